@@ -1,0 +1,56 @@
+/* Size classes: 16-byte steps up to 128 bytes, then four classes per
+ * doubling up to LG_CLASS_MAX, so rounding wastes at most a quarter. */
+#include "internal.h"
+
+uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_ALIGN + 1];
+uint32_t lg__class_size[LG_CLASSES];
+uint8_t  lg__class_slices[LG_CLASSES];
+unsigned lg__class_count;
+uint16_t lg__class_granule_lo[LG_CLASSES];
+
+/* Slices for a page of this block size: enough for a few blocks, and among
+ * the first lengths that do, the one that leaves the least unused tail. */
+static uint8_t page_slices_for(size_t block)
+{
+    size_t want = block <= ((size_t)64 << 10) ? 8 : 4;
+    size_t k0 = (want * block + LG_SLICE_SIZE - 1) / LG_SLICE_SIZE;
+    size_t best = k0, best_waste = SIZE_MAX;
+    for (size_t k = k0; k < k0 + 3 && k < LG_SLICES; k++) {
+        size_t waste = (k * LG_SLICE_SIZE) % block;
+        /* compare waste as a fraction of the page: waste/k */
+        if (waste * best < best_waste * k || best_waste == SIZE_MAX) {
+            best = k;
+            best_waste = waste;
+        }
+        if (waste * 32 <= k * LG_SLICE_SIZE)
+            break; /* within 3%: a longer page is not worth it */
+    }
+    return (uint8_t)best;
+}
+
+size_t lg__class_of_large(size_t size)
+{
+    size_t s = size - 1;
+    unsigned b = 63 - (unsigned)__builtin_clzl(s);   /* 2^b <= s < 2^(b+1) */
+    return 8 + 4 * (b - 7) + ((s >> (b - 2)) & 3);
+}
+
+void lg__classes_init(void)
+{
+    unsigned n = 0;
+    for (size_t s = LG_ALIGN; s <= 128; s += LG_ALIGN)
+        lg__class_size[n++] = (uint32_t)s;
+    for (size_t base = 128; base < LG_CLASS_MAX; base *= 2)
+        for (size_t i = 1; i <= 4; i++)
+            lg__class_size[n++] = (uint32_t)(base + i * base / 4);
+    lg__class_count = n;
+    for (unsigned c = 0; c < n; c++)
+        lg__class_slices[c] = page_slices_for(lg__class_size[c]);
+
+    unsigned c = 0;
+    for (size_t g = 0; g <= LG_TABLE_MAX / LG_ALIGN; g++) {
+        if (lg__class_size[c] < g * LG_ALIGN)
+            lg__class_granule_lo[++c] = (uint16_t)g;
+        lg__class_of_granule[g] = (uint8_t)c;
+    }
+}

@@ -1,0 +1,105 @@
+/* The fast paths of malloc and free, inline, for the core's lg_malloc and
+ * lg_free and for the shim's entry points, which include this so that a
+ * wrapped call reaches the free list without a further jump.
+ *
+ * malloc: size to page (one load from the heap for small sizes), pop the
+ * page's free list.  free: is the pointer in one of our segments, is the
+ * segment this thread's, push on the page's list; the page's trigger
+ * (see LG_BIAS_CURRENT) says when anything more is due.  Everything else
+ * is a call to the slow paths. */
+#ifndef LG_FAST_H
+#define LG_FAST_H
+
+#include "types.h"
+
+extern __thread lg_heap_t *lg__heap __attribute__((tls_model("initial-exec")));
+
+void *lg__malloc_generic(size_t size);
+void  lg__free_slow(lg_page_t *page);
+void  lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block);
+void  lg__free_not_in_segment(void *p);
+
+/* ---- thread identity ---------------------------------------------------- */
+
+/* The thread pointer is unique among live threads and costs one load. */
+lg_inline uintptr_t lg__thread_id(void)
+{
+#if defined(__x86_64__)
+    uintptr_t tid;
+    __asm__("mov %%fs:0, %0" : "=r"(tid));
+    return tid;
+#else
+    return (uintptr_t)__builtin_thread_pointer();
+#endif
+}
+
+/* ---- which addresses are ours (segmap.c) -------------------------------- */
+
+#define LG_UNITS     ((size_t)1 << (LG_ADDRESS_BITS - LG_SEGMENT_SHIFT))
+#define LG_MAP_WORDS (LG_UNITS / 64)
+/* Units holding a normal segment: a byte each (32 MiB of .bss, touched only
+ * where we map), which free tests in fewer instructions than a bit. */
+extern uint8_t  lg__segment_map[LG_UNITS];
+extern uint64_t lg__huge_map[LG_MAP_WORDS];    /* units holding a huge block */
+
+lg_inline bool lg__in_segment(const void *p)
+{
+    uintptr_t unit = (uintptr_t)p >> LG_SEGMENT_SHIFT;
+    return lg_likely(unit < LG_UNITS) && lg__segment_map[unit];
+}
+
+lg_inline bool lg__map_test(const uint64_t *map, const void *p)
+{
+    uintptr_t u = (uintptr_t)p;
+    uintptr_t w = u >> (LG_SEGMENT_SHIFT + 6);
+    if (lg_unlikely(w >= LG_MAP_WORDS))
+        return false;
+    return (map[w] >> ((u >> LG_SEGMENT_SHIFT) & 63)) & 1;
+}
+
+lg_inline lg_segment_t *lg__segment_of(const void *p)
+{
+    return (lg_segment_t *)((uintptr_t)p & ~(uintptr_t)LG_SEGMENT_MASK);
+}
+
+lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
+{
+    return seg->slice_page[((uintptr_t)p >> LG_SLICE_SHIFT) & (LG_SLICES - 1)];
+}
+
+/* ---- the fast paths ------------------------------------------------------ */
+
+lg_inline void *lg__malloc_fast(size_t size)
+{
+    if (lg_likely(size <= LG_DIRECT_MAX)) {
+        lg_page_t *page = lg__heap->direct[(size + LG_ALIGN - 1) / LG_ALIGN];
+        lg_block_t *block = page->free;
+        if (lg_likely(block != NULL)) {
+            page->free = block->next;
+            page->trigger++;
+            return block;
+        }
+    }
+    return lg__malloc_generic(size);
+}
+
+lg_inline void lg__free_fast(void *p)
+{
+    if (lg_likely(lg__in_segment(p))) {
+        lg_segment_t *seg = lg__segment_of(p);
+        lg_page_t *page = lg__page_of(seg, p);
+        lg_block_t *block = p;
+        if (lg_likely(seg->owner == lg__thread_id())) {
+            block->next = page->free;
+            page->free = block;
+            if (lg_unlikely(--page->trigger == 0))
+                lg__free_slow(page);
+            return;
+        }
+        lg__free_remote(seg, page, block);
+        return;
+    }
+    lg__free_not_in_segment(p);
+}
+
+#endif /* LG_FAST_H */

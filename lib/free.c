@@ -1,0 +1,34 @@
+/* free and what asks where a pointer came from.  The fast path is in
+ * fast.h; pointers outside our segments come here. */
+#include "internal.h"
+
+void lg__free_not_in_segment(void *p)
+{
+    if (!p)
+        return;
+    if (lg__is_huge(p))
+        lg__huge_free(p);
+    else
+        lg__foreign_free(p);
+}
+
+void lg_free(void *p)
+{
+    lg__free_fast(p);
+}
+
+size_t lg_malloc_usable_size(const void *p)
+{
+    if (lg__in_segment(p))
+        return lg__page_of(lg__segment_of(p), p)->block_size;
+    if (!p)
+        return 0;
+    if (lg__is_huge(p))
+        return lg__huge_usable(p);
+    return lg__foreign_usable_size((void *)p);
+}
+
+int lg_owns(const void *p)
+{
+    return lg__in_segment(p) || lg__map_test(lg__huge_map, p);
+}

@@ -1,0 +1,154 @@
+/* Heaps: one per thread, reached through initial-exec TLS; created on a
+ * thread's first allocation and handed on when the thread exits. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* Every class's current page in a heap that has no page yet: its free list
+ * is empty, so the first malloc of each class takes the slow path. */
+lg_page_t lg__page_empty;
+
+/* Free slices point here; a free into one fails its trigger at once. */
+lg_page_t lg__page_invalid = { .trigger = 1, .state = LG_PAGE_FULL };
+
+lg_heap_t lg__heap_empty = {
+    .direct = { [0 ... LG_DIRECT_MAX / LG_ALIGN] = &lg__page_empty },
+    .current = { [0 ... LG_CLASSES - 1] = &lg__page_empty },
+};
+
+__thread lg_heap_t *lg__heap __attribute__((tls_model("initial-exec"))) = &lg__heap_empty;
+
+static pthread_key_t heap_key;
+static lg_heap_t *heaps_unused;   /* under lg__lock */
+
+/* The current page of a class, also under every granule that maps to it. */
+void lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page)
+{
+    heap->current[cls] = page;
+    for (size_t g = lg__class_granule_lo[cls];
+         g <= LG_DIRECT_MAX / LG_ALIGN && lg__class_of_granule[g] == cls; g++)
+        heap->direct[g] = page;
+}
+
+/* ---- class queues ----------------------------------------------------- */
+
+void lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_queue_t *q = &heap->queue[page->cls];
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first)
+        q->first->prev = page;
+    else
+        q->last = page;
+    q->first = page;
+}
+
+void lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_queue_t *q = &heap->queue[page->cls];
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last)
+        q->last->next = page;
+    else
+        q->first = page;
+    q->last = page;
+}
+
+void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_queue_t *q = &heap->queue[page->cls];
+    if (page->prev)
+        page->prev->next = page->next;
+    else
+        q->first = page->next;
+    if (page->next)
+        page->next->prev = page->prev;
+    else
+        q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+/* ---- heap structs ------------------------------------------------------- */
+
+/* Heap structs come from the OS a segment-sized batch at a time and are
+ * never unmapped: a thread freeing into a segment may still read a heap
+ * pointer from it after that heap's thread exited. */
+static lg_heap_t *heap_struct_new(void)
+{
+    lg__lock();
+    lg_heap_t *heap = heaps_unused;
+    if (heap)
+        heaps_unused = heap->next_heap;
+    lg__unlock();
+    if (heap)
+        return heap;
+    size_t mapped, n = (256 << 10) / sizeof(lg_heap_t);
+    lg_heap_t *batch = lg__os_map_aligned(n * sizeof(lg_heap_t), lg__os_page_size(), &mapped);
+    if (!batch)
+        return NULL;
+    lg__lock();
+    for (size_t i = 1; i < n; i++) {
+        batch[i].next_heap = heaps_unused;
+        heaps_unused = &batch[i];
+    }
+    lg__unlock();
+    return &batch[0];
+}
+
+static void heap_struct_free(lg_heap_t *heap)
+{
+    lg__lock();
+    heap->next_heap = heaps_unused;
+    heaps_unused = heap;
+    lg__unlock();
+}
+
+/* ---- thread start and exit ----------------------------------------------- */
+
+static void heap_thread_exit(void *arg)
+{
+    lg_heap_t *heap = arg;
+    lg__heap = &lg__heap_empty; /* a later malloc in this thread makes a new heap */
+    lg__heap_close_xpages(heap);
+    lg__heap_collect(heap, true);
+    lg__segment_abandon_all(heap);
+    lg__count_sub(&lg__counters.threads_live, 1);
+    heap_struct_free(heap);
+}
+
+void lg__heap_process_init(void)
+{
+    pthread_key_create(&heap_key, heap_thread_exit);
+}
+
+lg_heap_t *lg__heap_init_thread(void)
+{
+    lg__process_init();
+    lg_heap_t *heap = heap_struct_new();
+    if (!heap)
+        return NULL;
+    memset(heap, 0, sizeof *heap);
+    for (size_t c = 0; c < LG_CLASSES; c++)
+        lg__heap_set_current(heap, c, &lg__page_empty);
+    heap->owner = lg__thread_id();
+    /* set before pthread_setspecific, which may itself allocate */
+    lg__heap = heap;
+    pthread_setspecific(heap_key, heap);
+    lg__count_add(&lg__counters.threads_live, 1, NULL);
+    lg__count_add(&lg__counters.threads_seen, 1, NULL);
+    return heap;
+}
+
+void lg_collect(void)
+{
+    lg_heap_t *heap = lg__heap;
+    if (heap != &lg__heap_empty) {
+        while (lg__segment_adopt_one(heap))
+            ;
+        lg__heap_collect(heap, true);
+    }
+    lg__segment_cache_clear();
+}

@@ -1,0 +1,118 @@
+/* Declarations shared between the files of the allocator core, and the
+ * small inline helpers the fast paths are built from. */
+#ifndef LG_INTERNAL_H
+#define LG_INTERNAL_H
+
+#include "types.h"
+#include "fast.h"
+#include "lgmalloc.h"
+
+void lg__map_set(uint64_t *map, void *start, size_t size, bool on);
+void lg__segment_map_set(lg_segment_t *seg, bool on);
+
+lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
+{
+    return (uint8_t *)seg + ((size_t)page->first_slice << LG_SLICE_SHIFT);
+}
+
+/* ---- size classes (classes.c) ------------------------------------------- */
+
+extern uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_ALIGN + 1];
+extern uint32_t lg__class_size[LG_CLASSES];
+extern uint8_t  lg__class_slices[LG_CLASSES];
+extern unsigned lg__class_count;
+extern uint16_t lg__class_granule_lo[LG_CLASSES]; /* first granule that maps to the class */
+
+lg_inline size_t lg__class_of(size_t size)
+{
+    return lg__class_of_granule[(size + LG_ALIGN - 1) / LG_ALIGN];
+}
+size_t lg__class_of_large(size_t size);   /* LG_TABLE_MAX < size <= LG_CLASS_MAX */
+void   lg__classes_init(void);
+
+/* ---- the OS (os.c) ------------------------------------------------------ */
+
+void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);
+void  lg__os_unmap(void *p, size_t size);
+void  lg__os_purge(void *p, size_t size);
+void *lg__os_remap(void *p, size_t old_size, size_t new_size);
+size_t lg__os_page_size(void);
+
+/* ---- statistics (stats.c): slow-path counters only ---------------------- */
+
+typedef struct lg_counters_s {
+    _Atomic size_t segments, segments_peak, huge_blocks, huge_bytes;
+    _Atomic size_t reserved, committed, committed_peak, purged;
+    _Atomic size_t pages_in_use, threads_live, threads_seen, abandoned;
+} lg_counters_t;
+extern lg_counters_t lg__counters;
+void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak);
+void lg__count_sub(_Atomic size_t *c, size_t n);
+/* committed: bytes in pages, segment headers and huge blocks, plus free
+ * slices not yet purged; what the OS may hold resident for us. */
+void lg__count_commit(size_t bytes);
+void lg__count_decommit(size_t bytes);
+
+/* ---- segments (segment.c) ----------------------------------------------- */
+
+lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
+void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
+void       lg__segment_purge(lg_heap_t *heap);
+void       lg__segment_abandon_all(lg_heap_t *heap);
+bool       lg__segment_adopt_one(lg_heap_t *heap);
+void       lg__segment_release(lg_segment_t *seg);
+void       lg__segment_cache_clear(void);
+
+/* ---- pages (page.c) ----------------------------------------------------- */
+
+size_t lg__page_collect(lg_page_t *page);
+void  lg__page_retire(lg_heap_t *heap, lg_page_t *page);
+void  lg__page_classify(lg_heap_t *heap, lg_page_t *page);
+void  lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
+void  lg__heap_drain_xpages(lg_heap_t *heap);
+void  lg__heap_close_xpages(lg_heap_t *heap);
+void  lg__heap_collect(lg_heap_t *heap, bool all);
+
+lg_inline size_t lg__page_used(const lg_page_t *page)
+{
+    switch (page->state) {
+    case LG_PAGE_CURRENT: return (size_t)(page->trigger - LG_BIAS_CURRENT);
+    case LG_PAGE_FULL:    return (size_t)(page->trigger + (int32_t)page->capacity - 1);
+    default:              return (size_t)page->trigger;
+    }
+}
+
+/* ---- heaps and threads (heap.c) ----------------------------------------- */
+
+extern lg_heap_t lg__heap_empty;
+extern lg_page_t lg__page_empty;   /* the current page of every class of an empty heap */
+extern lg_page_t lg__page_invalid; /* what free slices map to: freeing into one is an error */
+lg_heap_t *lg__heap_init_thread(void);
+void       lg__heap_process_init(void);
+void       lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page);
+void       lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page);
+void       lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page);
+void       lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page);
+
+/* ---- huge blocks (huge.c) ----------------------------------------------- */
+
+/* A huge block's header is at the start of the 4 MiB unit that holds the
+ * byte before the block, so p - 1 finds it for any alignment. */
+lg_inline bool lg__is_huge(const void *p)
+{
+    return lg__map_test(lg__huge_map, (const uint8_t *)p - 1);
+}
+void  *lg__huge_alloc(size_t size, size_t align);
+void   lg__huge_free(void *p);
+void  *lg__huge_realloc(void *p, size_t size);
+size_t lg__huge_usable(const void *p);
+
+/* ---- process (init.c) --------------------------------------------------- */
+
+void lg__process_init(void);
+void lg__lock(void);     /* the one global lock, for slow paths only */
+void lg__unlock(void);
+
+#include "shim.h"
+
+#endif /* LG_INTERNAL_H */

@@ -1,0 +1,325 @@
+/* Pages: the slow path of malloc (finding a page with free blocks), the
+ * slow path of free (a page that became empty, or left the full state),
+ * and the collection of blocks freed by other threads. */
+#include "internal.h"
+
+#include <errno.h>
+
+#define LG_EXTEND_BYTES 4096  /* carve fresh blocks an OS page at a time */
+#define LG_XPAGES_CLOSED ((lg_page_t *)1)
+
+static bool page_has_room(const lg_page_t *page)
+{
+    return page->free != NULL || page->bump < page->end;
+}
+
+/* Puts the next few fresh blocks on the (empty) local free list, touching
+ * only as much new memory as needed. */
+static bool page_extend(lg_page_t *page)
+{
+    if (page->bump >= page->end)
+        return false;
+    size_t size = page->block_size;
+    size_t n = LG_EXTEND_BYTES / size;
+    size_t left = (size_t)(page->end - page->bump) / size;
+    if (n == 0)
+        n = 1;
+    if (n > left)
+        n = left;
+    uint8_t *b = page->bump;
+    for (size_t i = 1; i < n; i++, b += size)
+        ((lg_block_t *)b)->next = (lg_block_t *)(b + size);
+    ((lg_block_t *)b)->next = page->free;
+    page->free = (lg_block_t *)page->bump;
+    page->bump = b + size;
+    return true;
+}
+
+/* Moves the blocks other threads freed onto the local list, keeping the
+ * flag bits.  Returns how many were moved; trigger drops by as many. */
+size_t lg__page_collect(lg_page_t *page)
+{
+    uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+    if ((x & ~LG_XFREE_FLAGS) == 0)
+        return 0;
+    while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, x & LG_XFREE_NOTIFYING,
+                                                  memory_order_acquire, memory_order_relaxed))
+        ;
+    lg_block_t *head = (lg_block_t *)(x & ~LG_XFREE_FLAGS), *tail = head;
+    size_t n = 1;
+    while (tail->next) {
+        tail = tail->next;
+        n++;
+    }
+    tail->next = page->free;
+    page->free = head;
+    page->trigger -= (int32_t)n;
+    return n;
+}
+
+/* ---- page states ------------------------------------------------------ */
+
+static void page_make_current(lg_heap_t *heap, lg_page_t *page)
+{
+    size_t used = lg__page_used(page);
+    page->state = LG_PAGE_CURRENT;
+    page->trigger = (int32_t)used + LG_BIAS_CURRENT;
+    lg__heap_queue_remove(heap, page);
+    lg__heap_queue_push_front(heap, page);
+    lg__heap_set_current(heap, page->cls, page);
+}
+
+/* Takes a page out of its queue; the next malloc of its class finds the
+ * next current page on its slow path. */
+static void page_detach(lg_heap_t *heap, lg_page_t *page)
+{
+    if (page->state == LG_PAGE_QUEUED || page->state == LG_PAGE_CURRENT)
+        lg__heap_queue_remove(heap, page);
+    if (heap->current[page->cls] == page)
+        lg__heap_set_current(heap, page->cls, &lg__page_empty);
+}
+
+/* A page with no free block leaves its queue.  Sets the FULL flag so the
+ * first thread that frees into it tells us; returns false when blocks
+ * arrived meanwhile and the page is not full after all. */
+static bool page_try_make_full(lg_heap_t *heap, lg_page_t *page)
+{
+    uintptr_t x = 0;
+    while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, x | LG_XFREE_FULL,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+        if (x & ~LG_XFREE_FLAGS) {
+            lg__page_collect(page);
+            return false;
+        }
+        if (x & LG_XFREE_NOTIFYING)
+            break; /* already on its way to our xpages: the drain decides */
+    }
+    size_t used = lg__page_used(page);
+    page_detach(heap, page);
+    page->state = LG_PAGE_FULL;
+    page->trigger = (int32_t)used + 1 - (int32_t)page->capacity;
+    return true;
+}
+
+void lg__page_retire(lg_heap_t *heap, lg_page_t *page)
+{
+    if (atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)
+        return; /* a remote free is telling us about it: the drain retires it */
+    page_detach(heap, page);
+    page->state = LG_PAGE_FREE;
+    lg__segment_page_free(heap, page);
+}
+
+/* Gives a page that is not current the state its blocks call for. */
+void lg__page_classify(lg_heap_t *heap, lg_page_t *page)
+{
+    if (page->state == LG_PAGE_CURRENT && heap->current[page->cls] == page)
+        return;
+    size_t used = lg__page_used(page);
+    if (used == 0) {
+        lg__page_retire(heap, page);
+        return;
+    }
+    if (page_has_room(page)) {
+        if (page->state != LG_PAGE_QUEUED && page->state != LG_PAGE_CURRENT)
+            lg__heap_queue_push_back(heap, page);
+        page->state = LG_PAGE_QUEUED;
+        page->trigger = (int32_t)used;
+        return;
+    }
+    if (!page_try_make_full(heap, page))
+        lg__page_classify(heap, page); /* blocks arrived: it has room now */
+}
+
+/* A page of an adopted segment: counted again from its old state, then
+ * classified as if it had just been detached. */
+void lg__page_adopt(lg_heap_t *heap, lg_page_t *page)
+{
+    lg__page_collect(page);
+    size_t used = lg__page_used(page);
+    page->next = page->prev = NULL;
+    page->state = LG_PAGE_FULL;
+    page->trigger = (int32_t)used + 1 - (int32_t)page->capacity;
+    lg__page_classify(heap, page);
+}
+
+/* ---- remote frees --------------------------------------------------- */
+
+static void heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
+    do {
+        if (head == LG_XPAGES_CLOSED) {
+            /* the heap's thread is exiting: whoever adopts the segment scans it */
+            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+            return;
+        }
+        atomic_store_explicit(&page->xnext, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xpages, &head, page,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* Tells the segment's owner, if it has one, that a full page got a block. */
+static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
+{
+    lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+    if (owner)
+        heap_push_xpage(owner, page);
+    else
+        atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+}
+
+void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
+{
+    if (lg_unlikely(page == &lg__page_invalid))
+        lg__fatal("free(): invalid pointer %p (inside lgmalloc memory, but in no page)", (void *)block);
+    uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed), next;
+    do {
+        block->next = (lg_block_t *)(x & ~LG_XFREE_FLAGS);
+        next = (uintptr_t)block | (x & LG_XFREE_NOTIFYING) | ((x & LG_XFREE_FULL) << 1);
+    } while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, next,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (x & LG_XFREE_FULL)
+        page_notify_owner(seg, page);
+}
+
+/* Processes the full pages other threads freed into.  At thread exit the
+ * list is closed, so late frees leave the page to the adopter instead. */
+static void heap_drain(lg_heap_t *heap, lg_page_t *list_end)
+{
+    lg_page_t *page = atomic_exchange_explicit(&heap->xpages, list_end, memory_order_acquire);
+    while (page && page != LG_XPAGES_CLOSED) {
+        lg_page_t *next = atomic_load_explicit(&page->xnext, memory_order_relaxed);
+        lg_segment_t *seg = lg__segment_of(page);
+        if (lg_unlikely(atomic_load_explicit(&seg->heap, memory_order_acquire) != heap)) {
+            page_notify_owner(seg, page); /* stale notice from before an adoption: pass it on */
+        } else {
+            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_acq_rel);
+            lg__page_collect(page);
+            lg__page_classify(heap, page);
+        }
+        page = next;
+    }
+}
+
+void lg__heap_drain_xpages(lg_heap_t *heap)
+{
+    if (atomic_load_explicit(&heap->xpages, memory_order_relaxed))
+        heap_drain(heap, NULL);
+}
+
+void lg__heap_close_xpages(lg_heap_t *heap)
+{
+    heap_drain(heap, LG_XPAGES_CLOSED);
+}
+
+/* ---- the slow path of free -------------------------------------------- */
+
+/* Called when a local free brought a page's trigger to zero. */
+void lg__free_slow(lg_page_t *page)
+{
+    if (lg_unlikely(page == &lg__page_invalid))
+        lg__fatal("free(): invalid pointer %p (inside lgmalloc memory, but in no page)", (void *)page->free);
+    lg_heap_t *heap = lg__heap;
+    if (page->state == LG_PAGE_FULL) {
+        /* first free into a full page: back into its queue */
+        page->state = LG_PAGE_QUEUED;
+        page->trigger = (int32_t)page->capacity - 1;
+        lg__heap_queue_push_back(heap, page);
+        if (page->trigger == 0)
+            lg__page_retire(heap, page);
+    } else {
+        lg__page_retire(heap, page); /* a queued page became empty */
+    }
+}
+
+/* ---- the slow path of malloc ------------------------------------------ */
+
+/* Finds or makes a page of this class with a free block and makes it the
+ * current page. */
+static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
+{
+    lg__heap_drain_xpages(heap);
+    lg_page_t *page = heap->current[cls];
+    if (page != &lg__page_empty) {
+        if (page->free || page_extend(page) || (lg__page_collect(page), page->free))
+            return page;
+        page_try_make_full(heap, page);
+    }
+    /* the queue: pages that had room when we last looked */
+    while ((page = heap->queue[cls].first) != NULL) {
+        lg__page_collect(page);
+        if (page->free || page_extend(page)) {
+            page_make_current(heap, page);
+            return page;
+        }
+        if (!page_try_make_full(heap, page))
+            continue; /* blocks arrived: it is first in the queue still */
+    }
+    page = lg__segment_page_alloc(heap, cls);
+    if (!page)
+        return NULL;
+    /* adoption may have queued pages of this class: any of them will do */
+    if (heap->queue[cls].first)
+        lg__heap_queue_push_back(heap, page);
+    else
+        lg__heap_queue_push_front(heap, page);
+    page->state = LG_PAGE_QUEUED;
+    page->trigger = 0;
+    page = heap->queue[cls].first;
+    lg__page_collect(page);
+    if (!page->free)
+        page_extend(page);
+    page_make_current(heap, page);
+    return page;
+}
+
+void *lg__malloc_generic(size_t size)
+{
+    lg_heap_t *heap = lg__heap;
+    if (lg_unlikely(heap == &lg__heap_empty)) {
+        heap = lg__heap_init_thread();
+        if (!heap) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (size > LG_CLASS_MAX)
+        return lg__huge_alloc(size, LG_ALIGN);
+    size_t cls = size <= LG_TABLE_MAX ? lg__class_of(size) : lg__class_of_large(size);
+    lg_page_t *page = heap->current[cls];
+    if (lg_unlikely(!page->free)) {
+        page = page_find(heap, cls);
+        if (!page) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    lg_block_t *block = page->free;
+    page->free = block->next;
+    page->trigger++;
+    return block;
+}
+
+/* Returns what it can of the heap to its segments and the OS: `all` also
+ * retires current pages that are empty. */
+void lg__heap_collect(lg_heap_t *heap, bool all)
+{
+    lg__heap_drain_xpages(heap);
+    for (size_t cls = 0; cls < lg__class_count; cls++) {
+        lg_page_t *page = heap->queue[cls].first;
+        while (page) {
+            lg_page_t *next = page->next;
+            lg__page_collect(page);
+            if (lg__page_used(page) == 0 && (all || page->state != LG_PAGE_CURRENT)) {
+                if (page->state == LG_PAGE_CURRENT) {
+                    page->state = LG_PAGE_QUEUED;
+                    page->trigger -= LG_BIAS_CURRENT;
+                }
+                lg__page_retire(heap, page);
+            }
+            page = next;
+        }
+    }
+    lg__segment_purge(heap);
+}

@@ -1,0 +1,24 @@
+/* The maps of which 4 MiB units of the address space are ours.  Zero-filled
+ * .bss: only the words for units we use are ever touched. */
+#include "internal.h"
+
+uint8_t  lg__segment_map[LG_UNITS];
+uint64_t lg__huge_map[LG_MAP_WORDS];
+
+void lg__segment_map_set(lg_segment_t *seg, bool on)
+{
+    __atomic_store_n(&lg__segment_map[(uintptr_t)seg >> LG_SEGMENT_SHIFT], on, __ATOMIC_RELEASE);
+}
+
+void lg__map_set(uint64_t *map, void *start, size_t size, bool on)
+{
+    uintptr_t first = (uintptr_t)start >> LG_SEGMENT_SHIFT;
+    uintptr_t last = ((uintptr_t)start + size - 1) >> LG_SEGMENT_SHIFT;
+    for (uintptr_t u = first; u <= last; u++) {
+        uint64_t bit = (uint64_t)1 << (u & 63);
+        if (on)
+            __atomic_fetch_or(&map[u >> 6], bit, __ATOMIC_RELEASE);
+        else
+            __atomic_fetch_and(&map[u >> 6], ~bit, __ATOMIC_RELEASE);
+    }
+}

@@ -1,0 +1,254 @@
+/* Segments: 4 MiB of address space divided into 64 KiB slices, the spans
+ * of slices that pages occupy, purging free slices, and the hand-over of
+ * segments from exited threads to live ones. */
+#include "internal.h"
+
+#include <string.h>
+
+#define LG_PURGE_SLICES 64   /* purge once this many free slices are resident */
+#define LG_SEGMENT_CACHE 4   /* empty segments kept mapped (purged) for reuse */
+#define LG_ALL_SLICES (~(uint64_t)1) /* slice 0 is the header */
+
+static lg_segment_t *abandoned;          /* under lg__lock */
+static lg_segment_t *cache[LG_SEGMENT_CACHE];
+static unsigned cached;                  /* under lg__lock */
+
+/* ---- the heap's list of segments -------------------------------------- */
+
+static void heap_link(lg_heap_t *heap, lg_segment_t *seg)
+{
+    seg->prev = NULL;
+    seg->next = heap->segments;
+    if (heap->segments)
+        heap->segments->prev = seg;
+    heap->segments = seg;
+}
+
+static void heap_unlink(lg_heap_t *heap, lg_segment_t *seg)
+{
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        heap->segments = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
+}
+
+static void take_ownership(lg_heap_t *heap, lg_segment_t *seg)
+{
+    seg->owner = heap->owner;
+    atomic_store_explicit(&seg->heap, heap, memory_order_release);
+    heap_link(heap, seg);
+}
+
+/* ---- purging ---------------------------------------------------------- */
+
+static void purge_segment(lg_segment_t *seg)
+{
+    uint64_t dirty = seg->dirty_mask;
+    while (dirty) {
+        unsigned first = (unsigned)__builtin_ctzll(dirty);
+        uint64_t run = dirty >> first;
+        unsigned len = run == ~(uint64_t)0 ? 64 - first : (unsigned)__builtin_ctzll(~run);
+        lg__os_purge((uint8_t *)seg + ((size_t)first << LG_SLICE_SHIFT), (size_t)len << LG_SLICE_SHIFT);
+        lg__count_decommit((size_t)len << LG_SLICE_SHIFT);
+        dirty &= ~(len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << first);
+    }
+    seg->dirty_mask = 0;
+}
+
+void lg__segment_purge(lg_heap_t *heap)
+{
+    for (lg_segment_t *seg = heap->segments; seg; seg = seg->next)
+        purge_segment(seg);
+    heap->dirty_slices = 0;
+}
+
+/* ---- mapping and releasing ---------------------------------------------- */
+
+static lg_segment_t *segment_new(lg_heap_t *heap)
+{
+    lg_segment_t *seg = NULL;
+    lg__lock();
+    if (cached)
+        seg = cache[--cached];
+    lg__unlock();
+    if (!seg) {
+        size_t mapped;
+        seg = lg__os_map_aligned(LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, &mapped);
+        if (!seg)
+            return NULL;
+    }
+    memset(seg, 0, offsetof(lg_segment_t, pages));
+    seg->free_mask = LG_ALL_SLICES;
+    for (unsigned i = 0; i < LG_SLICES; i++)
+        seg->slice_page[i] = &lg__page_invalid;
+    take_ownership(heap, seg);
+    lg__segment_map_set(seg, true);
+    lg__count_add(&lg__counters.segments, 1, &lg__counters.segments_peak);
+    lg__count_commit(LG_SLICE_SIZE);
+    return seg;
+}
+
+/* An empty segment goes back to the OS, or to the cache with its data
+ * slices purged. */
+void lg__segment_release(lg_segment_t *seg)
+{
+    lg__segment_map_set(seg, false);
+    lg__count_sub(&lg__counters.segments, 1);
+    purge_segment(seg);
+    lg__count_decommit(LG_SLICE_SIZE);
+    lg__lock();
+    bool keep = cached < LG_SEGMENT_CACHE;
+    if (keep)
+        cache[cached++] = seg;
+    lg__unlock();
+    if (!keep)
+        lg__os_unmap(seg, LG_SEGMENT_SIZE);
+}
+
+void lg__segment_cache_clear(void)
+{
+    lg__lock();
+    unsigned n = cached;
+    lg_segment_t *drop[LG_SEGMENT_CACHE];
+    memcpy(drop, cache, sizeof drop);
+    cached = 0;
+    lg__unlock();
+    for (unsigned i = 0; i < n; i++)
+        lg__os_unmap(drop[i], LG_SEGMENT_SIZE);
+}
+
+/* ---- spans of slices ---------------------------------------------------- */
+
+/* Start of a run of k free slices, preferring resident (dirty) ones so a
+ * reused page costs no page faults; -1 if there is none. */
+static int find_span(const lg_segment_t *seg, unsigned k)
+{
+    uint64_t starts = seg->free_mask, warm = seg->dirty_mask;
+    for (unsigned i = 1; i < k && starts; i++) {
+        starts &= seg->free_mask >> i;
+        warm &= seg->dirty_mask >> i;
+    }
+    if (!starts)
+        return -1;
+    warm &= starts;
+    return __builtin_ctzll(warm ? warm : starts);
+}
+
+static lg_page_t *page_init(lg_segment_t *seg, unsigned first, size_t cls)
+{
+    unsigned k = lg__class_slices[cls];
+    uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
+    lg_page_t *page = &seg->pages[first];
+    size_t block = lg__class_size[cls];
+    size_t capacity = ((size_t)k << LG_SLICE_SHIFT) / block;
+
+    seg->free_mask &= ~span;
+    seg->dirty_mask &= ~span;
+    seg->pages_used++;
+    memset(page, 0, sizeof *page);
+    page->block_size = (uint32_t)block;
+    page->capacity = (uint32_t)capacity;
+    page->cls = (uint8_t)cls;
+    page->slices = (uint8_t)k;
+    page->first_slice = (uint8_t)first;
+    page->bump = lg__page_start(seg, page);
+    page->end = page->bump + capacity * block;
+    for (unsigned i = first; i < first + k; i++)
+        seg->slice_page[i] = page;
+    lg__count_add(&lg__counters.pages_in_use, 1, NULL);
+    lg__count_commit((size_t)k << LG_SLICE_SHIFT);
+    return page;
+}
+
+lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
+{
+    unsigned k = lg__class_slices[cls];
+    do {
+        for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
+            int first = find_span(seg, k);
+            if (first >= 0)
+                return page_init(seg, (unsigned)first, cls);
+        }
+    } while (lg__segment_adopt_one(heap));
+    lg_segment_t *seg = segment_new(heap);
+    return seg ? page_init(seg, 1, cls) : NULL;
+}
+
+void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_segment_t *seg = lg__segment_of(page);
+    unsigned k = page->slices, first = page->first_slice;
+    uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
+    for (unsigned i = first; i < first + k; i++)
+        seg->slice_page[i] = &lg__page_invalid;
+    /* only the part of the page ever handed out is resident */
+    size_t touched = (size_t)(page->bump - lg__page_start(seg, page));
+    unsigned dirty = (unsigned)((touched + LG_SLICE_SIZE - 1) >> LG_SLICE_SHIFT);
+    seg->free_mask |= span;
+    seg->dirty_mask |= dirty ? (((uint64_t)1 << dirty) - 1) << first : 0;
+    heap->dirty_slices += dirty;
+    lg__count_decommit((size_t)(k - dirty) << LG_SLICE_SHIFT);
+    seg->pages_used--;
+    lg__count_sub(&lg__counters.pages_in_use, 1);
+    if (seg->pages_used == 0) {
+        heap->dirty_slices -= (size_t)__builtin_popcountll(seg->dirty_mask);
+        heap_unlink(heap, seg);
+        lg__segment_release(seg);
+    } else if (heap->dirty_slices >= LG_PURGE_SLICES) {
+        lg__segment_purge(heap);
+    }
+}
+
+/* ---- abandoning and adopting ---------------------------------------------- */
+
+/* At thread exit: every segment still holding blocks is left for other
+ * threads to adopt; empty ones are released. */
+void lg__segment_abandon_all(lg_heap_t *heap)
+{
+    lg_segment_t *seg;
+    while ((seg = heap->segments) != NULL) {
+        heap_unlink(heap, seg);
+        if (seg->pages_used == 0) {
+            lg__segment_release(seg);
+            continue;
+        }
+        purge_segment(seg);
+        seg->owner = 0;
+        atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+        lg__lock();
+        seg->next = abandoned;
+        abandoned = seg;
+        lg__unlock();
+        lg__count_add(&lg__counters.abandoned, 1, NULL);
+    }
+    heap->dirty_slices = 0;
+}
+
+/* Takes one abandoned segment: its pages join this heap's queues, empty
+ * ones are retired.  False when there is none. */
+bool lg__segment_adopt_one(lg_heap_t *heap)
+{
+    if (!atomic_load_explicit((_Atomic(lg_segment_t *) *)&abandoned, memory_order_relaxed))
+        return false;
+    lg__lock();
+    lg_segment_t *seg = abandoned;
+    if (seg)
+        abandoned = seg->next;
+    lg__unlock();
+    if (!seg)
+        return false;
+    lg__count_sub(&lg__counters.abandoned, 1);
+    take_ownership(heap, seg);
+    /* retiring the last page releases the segment: count, do not look */
+    for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
+        while (seg->slice_page[i] == &lg__page_invalid)
+            i++;
+        lg_page_t *page = seg->slice_page[i];
+        i += page->slices;
+        lg__page_adopt(heap, page);
+    }
+    return true;
+}

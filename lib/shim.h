@@ -1,0 +1,18 @@
+/* The core's side of its seam with the shim (wrap/): the shim tells the
+ * core where pointers it does not own go, and may report fatal errors the
+ * way the core does.  Nothing else of the core is visible to the shim but
+ * the public lgmalloc.h. */
+#ifndef LG_SHIM_H
+#define LG_SHIM_H
+
+#include <stddef.h>
+
+/* Defined by the shim: the allocator that owns what lgmalloc does not. */
+extern void   (*const lg__foreign_free)(void *p);
+extern void  *(*const lg__foreign_realloc)(void *p, size_t size);
+extern size_t (*const lg__foreign_usable_size)(void *p);
+
+/* Prints "lgmalloc: <message>" to stderr and aborts. */
+_Noreturn void lg__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* LG_SHIM_H */

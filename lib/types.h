@@ -1,0 +1,123 @@
+/* lgmalloc internal types.
+ *
+ * Glossary, from the outside in:
+ *
+ *   segment  4 MiB of address space, aligned to 4 MiB, mapped from the OS and
+ *            owned by one thread's heap.  Its first 64 KiB slice holds the
+ *            segment header (this struct and the page descriptors); the other
+ *            63 slices are handed out to pages.  Masking a block pointer with
+ *            ~LG_SEGMENT_MASK finds its segment.
+ *   slice    64 KiB, the unit in which a segment is divided between pages.
+ *   page     one or more consecutive slices that hold blocks of one size
+ *            class.  A page has a local free list (only its owner touches
+ *            it) and an atomic cross-thread free list (`xfree`) that other
+ *            threads push to and the owner collects without a lock.
+ *   block    what malloc returns.
+ *   class    a block size.  Requests are rounded up to the nearest class;
+ *            `lg__class_of` maps a size to its class in one table lookup.
+ *   heap     per-thread state: for every class the current page and a queue
+ *            of pages with room, the segments the thread owns.  Reached
+ *            through initial-exec TLS, so malloc and free take no lock.
+ *   huge     a block too large for a class, mapped on its own in whole
+ *            4 MiB units, with a small header at the start of its first
+ *            unit; returned with munmap on free.
+ *   abandoned a segment whose thread exited; other threads adopt it.
+ *
+ * Which addresses are ours: two global bitmaps (one bit per 4 MiB unit of
+ * the 47-bit address space) mark the units that hold segments or huge
+ * blocks, so free() can tell our pointers from the C library's with one
+ * load and no lock. */
+#ifndef LG_TYPES_H
+#define LG_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define lg_likely(x)   __builtin_expect(!!(x), 1)
+#define lg_unlikely(x) __builtin_expect(!!(x), 0)
+#define lg_noinline    __attribute__((noinline))
+#define lg_inline      static inline __attribute__((always_inline))
+
+#define LG_SEGMENT_SHIFT 22
+#define LG_SEGMENT_SIZE  ((size_t)1 << LG_SEGMENT_SHIFT)
+#define LG_SEGMENT_MASK  (LG_SEGMENT_SIZE - 1)
+#define LG_SLICE_SHIFT   16
+#define LG_SLICE_SIZE    ((size_t)1 << LG_SLICE_SHIFT)
+#define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
+#define LG_ADDRESS_BITS  47
+
+#define LG_ALIGN         16   /* every block is aligned to this */
+#define LG_DIRECT_MAX    ((size_t)1024)     /* sizes up to here: page straight from the heap */
+#define LG_TABLE_MAX     ((size_t)16 << 10) /* sizes up to here: class by table */
+#define LG_CLASS_MAX     ((size_t)512 << 10) /* larger requests are huge blocks */
+#define LG_CLASSES_STD   56   /* standard classes, 16 B .. 512 KiB */
+#define LG_CLASSES       80   /* room for exact-fit classes from prediction */
+
+/* A page's trigger counter is used + bias; free() takes the slow path only
+ * when it reaches zero.  The bias makes the one counter serve two events:
+ *   current page  bias LG_BIAS_CURRENT: never reaches zero, so a tight
+ *                 malloc/free loop never leaves the fast path;
+ *   queued page   bias 0: zero means the page became empty;
+ *   full page     bias 1 - capacity: zero at the first free, which puts the
+ *                 page back in its class queue. */
+#define LG_BIAS_CURRENT  (1 << 30)
+
+typedef struct lg_block_s { struct lg_block_s *next; } lg_block_t;
+
+typedef struct lg_heap_s lg_heap_t;
+typedef struct lg_segment_s lg_segment_t;
+
+typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL } lg_page_state_t;
+
+/* Low bits of a page's xfree head (blocks are 16-aligned, so they are free):
+ *   FULL       the page is full and detached from its queue: the thread that
+ *              frees into it first must tell the owner (heap->xpages);
+ *   NOTIFYING  that thread is doing so, or the page waits in an xpages list:
+ *              the owner must not retire the page until it has drained it. */
+#define LG_XFREE_FULL      ((uintptr_t)1)
+#define LG_XFREE_NOTIFYING ((uintptr_t)2)
+#define LG_XFREE_FLAGS     ((uintptr_t)3)
+
+typedef struct lg_page_s {
+    lg_block_t *free;            /* local free list, owner only */
+    int32_t     trigger;         /* used + bias, see LG_BIAS_CURRENT */
+    uint32_t    block_size;
+    uint8_t    *bump;            /* fresh blocks not yet on a free list */
+    uint8_t    *end;             /* end of the last whole block */
+    _Atomic(uintptr_t) xfree;    /* blocks freed by other threads | LG_XFREE_FULL */
+    struct lg_page_s *next, *prev;     /* class queue */
+    struct lg_page_s *_Atomic xnext;   /* heap's list of pages with remote frees */
+    uint32_t    capacity;
+    uint8_t     cls;
+    uint8_t     state;           /* lg_page_state_t */
+    uint8_t     slices;          /* span length */
+    uint8_t     first_slice;
+} lg_page_t;
+
+struct lg_segment_s {
+    uintptr_t owner;                  /* thread id of the owning thread; 0 when abandoned */
+    lg_heap_t *_Atomic heap;          /* owning heap, NULL when abandoned */
+    lg_segment_t *next, *prev;        /* heap's segment list, or the abandoned list */
+    uint64_t free_mask;               /* slices not in a page */
+    uint64_t dirty_mask;              /* free slices whose memory may be resident */
+    uint32_t pages_used;
+    lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
+    lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
+};
+
+typedef struct lg_queue_s { lg_page_t *first, *last; } lg_queue_t;
+
+struct lg_heap_s {
+    lg_page_t *direct[LG_DIRECT_MAX / LG_ALIGN + 1]; /* current page by 16-byte granule */
+    lg_page_t *current[LG_CLASSES];   /* the page malloc pops from, per class */
+    uintptr_t  owner;                 /* thread id */
+    lg_queue_t queue[LG_CLASSES];     /* pages with (possibly) free blocks; current first */
+    lg_page_t *_Atomic xpages;        /* full pages that got remote frees (MPSC stack) */
+    lg_segment_t *segments;           /* segments owned, doubly linked */
+    size_t     dirty_slices;          /* free slices not yet purged, over all segments */
+    lg_heap_t *next_heap;             /* the pool of unused heap structs */
+};
+
+#endif /* LG_TYPES_H */
