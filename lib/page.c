@@ -204,7 +204,8 @@ static void heap_drain(lg_heap_t *heap, lg_page_t *list_end)
 
 void lg__heap_drain_xpages(lg_heap_t *heap)
 {
-    if (atomic_load_explicit(&heap->xpages, memory_order_relaxed))
+    lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
+    if (head && head != LG_XPAGES_CLOSED) /* closed stays closed */
         heap_drain(heap, NULL);
 }
 

@@ -137,14 +137,18 @@ static int find_span(const lg_segment_t *seg, unsigned k)
     return __builtin_ctzll(warm ? warm : starts);
 }
 
-static lg_page_t *page_init(lg_segment_t *seg, unsigned first, size_t cls)
+static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, size_t cls)
 {
     unsigned k = lg__class_slices[cls];
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
     lg_page_t *page = &seg->pages[first];
     size_t block = lg__class_size[cls];
     size_t capacity = ((size_t)k << LG_SLICE_SHIFT) / block;
+    unsigned warm = (unsigned)__builtin_popcountll(seg->dirty_mask & span);
 
+    /* resident free slices were counted as committed already */
+    heap->dirty_slices -= warm;
+    lg__count_commit((size_t)(k - warm) << LG_SLICE_SHIFT);
     seg->free_mask &= ~span;
     seg->dirty_mask &= ~span;
     seg->pages_used++;
@@ -159,7 +163,6 @@ static lg_page_t *page_init(lg_segment_t *seg, unsigned first, size_t cls)
     for (unsigned i = first; i < first + k; i++)
         seg->slice_page[i] = page;
     lg__count_add(&lg__counters.pages_in_use, 1, NULL);
-    lg__count_commit((size_t)k << LG_SLICE_SHIFT);
     return page;
 }
 
@@ -170,11 +173,11 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
         for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
             int first = find_span(seg, k);
             if (first >= 0)
-                return page_init(seg, (unsigned)first, cls);
+                return page_init(heap, seg, (unsigned)first, cls);
         }
     } while (lg__segment_adopt_one(heap));
     lg_segment_t *seg = segment_new(heap);
-    return seg ? page_init(seg, 1, cls) : NULL;
+    return seg ? page_init(heap, seg, 1, cls) : NULL;
 }
 
 void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
