@@ -22,18 +22,29 @@ static void fork_prepare(void) { lg__lock(); }
 static void fork_parent(void) { lg__unlock(); }
 static void fork_child(void) { pthread_mutex_init(&global_lock, NULL); }
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void process_init_once(void)
-{
-    lg__classes_init();
-    lg__heap_process_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
+/* Process start-up, on the first allocation of any thread.  Registering
+ * the fork handlers may allocate: that recursive call finds the classes
+ * and the thread key ready, and goes on while `initializing` is its own. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool initialized;
+static _Atomic(uintptr_t) initializing;
 
 void lg__process_init(void)
 {
-    pthread_once(&once, process_init_once);
+    if (lg_likely(atomic_load_explicit(&initialized, memory_order_acquire)))
+        return;
+    if (atomic_load_explicit(&initializing, memory_order_relaxed) == lg__thread_id())
+        return;
+    pthread_mutex_lock(&init_lock);
+    if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
+        atomic_store_explicit(&initializing, lg__thread_id(), memory_order_relaxed);
+        lg__classes_init();
+        lg__heap_process_init();
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        atomic_store_explicit(&initialized, true, memory_order_release);
+        atomic_store_explicit(&initializing, 0, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* Reports heap corruption or misuse and aborts, so a core dump and a stack

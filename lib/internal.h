@@ -60,6 +60,7 @@ void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 void       lg__segment_purge(lg_heap_t *heap);
 void       lg__segment_abandon_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);
+void       lg__segment_reclaim(lg_heap_t *heap, lg_segment_t *seg, lg_page_t *page);
 void       lg__segment_release(lg_segment_t *seg);
 void       lg__segment_cache_clear(void);
 
@@ -69,6 +70,7 @@ size_t lg__page_collect(lg_page_t *page);
 void  lg__page_retire(lg_heap_t *heap, lg_page_t *page);
 void  lg__page_classify(lg_heap_t *heap, lg_page_t *page);
 void  lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
+void  lg__page_mark_full(lg_page_t *page);
 void  lg__heap_drain_xpages(lg_heap_t *heap);
 void  lg__heap_close_xpages(lg_heap_t *heap);
 void  lg__heap_collect(lg_heap_t *heap, bool all);

@@ -131,11 +131,23 @@ void lg__page_classify(lg_heap_t *heap, lg_page_t *page)
         lg__page_classify(heap, page); /* blocks arrived: it has room now */
 }
 
+/* Asks for a notice at the next remote free, whatever the page's state:
+ * set on every page of a segment whose thread exits. */
+void lg__page_mark_full(lg_page_t *page)
+{
+    uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+    while (!(x & (LG_XFREE_FULL | LG_XFREE_NOTIFYING)) &&
+           !atomic_compare_exchange_weak_explicit(&page->xfree, &x, x | LG_XFREE_FULL,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+        ;
+}
+
 /* A page of an adopted segment: counted again from its old state, then
  * classified as if it had just been detached. */
 void lg__page_adopt(lg_heap_t *heap, lg_page_t *page)
 {
     lg__page_collect(page);
+    atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_FULL, memory_order_relaxed);
     size_t used = lg__page_used(page);
     page->next = page->prev = NULL;
     page->state = LG_PAGE_FULL;
@@ -159,12 +171,20 @@ static void heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
                                                     memory_order_release, memory_order_relaxed));
 }
 
-/* Tells the segment's owner, if it has one, that a full page got a block. */
+/* Tells the segment's owner that a full page got a block.  A segment with
+ * no owner (its thread exited) is adopted by the thread freeing into it. */
 static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 {
     lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
-    if (owner)
+    if (owner) {
         heap_push_xpage(owner, page);
+        return;
+    }
+    lg_heap_t *heap = lg__heap;
+    if (heap == &lg__heap_empty)
+        heap = lg__heap_init_thread();
+    if (heap)
+        lg__segment_reclaim(heap, seg, page);
     else
         atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
 }

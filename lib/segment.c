@@ -207,8 +207,43 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
 
 /* ---- abandoning and adopting ---------------------------------------------- */
 
+static void abandoned_push(lg_segment_t *seg)
+{
+    lg__lock();
+    seg->prev = NULL;
+    seg->next = abandoned;
+    if (abandoned)
+        abandoned->prev = seg;
+    abandoned = seg;
+    seg->abandoned = true;
+    lg__unlock();
+    lg__count_add(&lg__counters.abandoned, 1, NULL);
+}
+
+/* Takes seg off the abandoned list; false when another thread was first. */
+static bool abandoned_take(lg_segment_t *seg)
+{
+    lg__lock();
+    bool was = seg->abandoned;
+    if (was) {
+        if (seg->prev)
+            seg->prev->next = seg->next;
+        else
+            abandoned = seg->next;
+        if (seg->next)
+            seg->next->prev = seg->prev;
+        seg->abandoned = false;
+    }
+    lg__unlock();
+    if (was)
+        lg__count_sub(&lg__counters.abandoned, 1);
+    return was;
+}
+
 /* At thread exit: every segment still holding blocks is left for other
- * threads to adopt; empty ones are released. */
+ * threads to adopt; empty ones are released.  Each page is marked so the
+ * first block freed into it tells the freeing thread to adopt the segment:
+ * blocks still in flight bring their segment to a live thread. */
 void lg__segment_abandon_all(lg_heap_t *heap)
 {
     lg_segment_t *seg;
@@ -219,31 +254,26 @@ void lg__segment_abandon_all(lg_heap_t *heap)
             continue;
         }
         purge_segment(seg);
+        for (unsigned i = 1; i < LG_SLICES;) {
+            lg_page_t *page = seg->slice_page[i];
+            if (page == &lg__page_invalid) {
+                i++;
+                continue;
+            }
+            i += page->slices;
+            lg__page_mark_full(page);
+        }
         seg->owner = 0;
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
-        lg__lock();
-        seg->next = abandoned;
-        abandoned = seg;
-        lg__unlock();
-        lg__count_add(&lg__counters.abandoned, 1, NULL);
+        abandoned_push(seg);
     }
     heap->dirty_slices = 0;
 }
 
-/* Takes one abandoned segment: its pages join this heap's queues, empty
- * ones are retired.  False when there is none. */
-bool lg__segment_adopt_one(lg_heap_t *heap)
+/* Makes seg the heap's: its pages are counted again and join the heap's
+ * queues; empty ones are retired (and the segment released if all are). */
+static void adopt(lg_heap_t *heap, lg_segment_t *seg)
 {
-    if (!atomic_load_explicit((_Atomic(lg_segment_t *) *)&abandoned, memory_order_relaxed))
-        return false;
-    lg__lock();
-    lg_segment_t *seg = abandoned;
-    if (seg)
-        abandoned = seg->next;
-    lg__unlock();
-    if (!seg)
-        return false;
-    lg__count_sub(&lg__counters.abandoned, 1);
     take_ownership(heap, seg);
     /* retiring the last page releases the segment: count, do not look */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
@@ -253,5 +283,27 @@ bool lg__segment_adopt_one(lg_heap_t *heap)
         i += page->slices;
         lg__page_adopt(heap, page);
     }
+}
+
+/* Adopts the most recently abandoned segment; false when there is none. */
+bool lg__segment_adopt_one(lg_heap_t *heap)
+{
+    lg__lock();
+    lg_segment_t *seg = abandoned;
+    lg__unlock();
+    if (!seg || !abandoned_take(seg))
+        return seg != NULL; /* lost a race: there may be more */
+    adopt(heap, seg);
     return true;
+}
+
+/* A thread freed into a page of an abandoned segment: it adopts the
+ * segment, unless another thread did first.  `page` is the page it is
+ * notifying about, marked NOTIFYING so nobody retires it meanwhile. */
+void lg__segment_reclaim(lg_heap_t *heap, lg_segment_t *seg, lg_page_t *page)
+{
+    bool mine = abandoned_take(seg);
+    atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+    if (mine)
+        adopt(heap, seg);
 }

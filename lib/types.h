@@ -103,6 +103,7 @@ struct lg_segment_s {
     uint64_t free_mask;               /* slices not in a page */
     uint64_t dirty_mask;              /* free slices whose memory may be resident */
     uint32_t pages_used;
+    bool     abandoned;               /* on the abandoned list (under lg__lock) */
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
