@@ -1,0 +1,68 @@
+/* Small helpers shared by the core tests. */
+#ifndef LG_TEST_HELPERS_H
+#define LG_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "lgmalloc.h"
+
+/* Hides a constant from the compiler, so it neither folds a call nor warns
+ * about a size it can see is impossible. */
+static inline size_t opaque(size_t n)
+{
+    volatile size_t v = n;
+    return v;
+}
+
+static inline int is_aligned(const void *p, size_t a)
+{
+    return ((uintptr_t)p & (a - 1)) == 0;
+}
+
+/* Asserts that p is a block lgmalloc serves (not glibc's). */
+#define assert_ours(p) \
+    cr_assert(lg_owns(p), "%p (line %d) was not served by lgmalloc", (void *)(p), __LINE__)
+
+/* Resident set size of this process, in bytes (/proc/self/statm). */
+static inline size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f, "cannot open /proc/self/statm");
+    unsigned long size = 0, resident = 0;
+    int n = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    cr_assert_eq(n, 2, "cannot parse /proc/self/statm");
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline lg_stats_t stats_now(void)
+{
+    lg_stats_t s;
+    lg_stats_get(&s);
+    return s;
+}
+
+/* Fills n bytes with a pattern derived from seed, and checks it back. */
+static inline void fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(seed + i * 7 + (i >> 8));
+}
+
+static inline size_t check(const void *p, size_t n, unsigned seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)(seed + i * 7 + (i >> 8)))
+            return i;
+    return n;
+}
+
+#define MiB ((size_t)1 << 20)
+
+#endif

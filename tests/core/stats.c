@@ -1,0 +1,79 @@
+/* lg_stats_get and lg_stats_print. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+TestSuite(stats, .timeout = 30);
+
+Test(stats, segments_are_counted_after_allocation)
+{
+    void *p = malloc(100);
+    cr_assert_not_null(p);
+    lg_stats_t s = stats_now();
+    cr_assert_gt(s.segments, 0);
+    cr_assert_geq(s.segments_peak, s.segments);
+    cr_assert_gt(s.pages_in_use, 0);
+    cr_assert_geq(s.threads_live, 1);
+    cr_assert_geq(s.threads_seen, s.threads_live);
+    free(p);
+}
+
+Test(stats, committed_is_within_reserved)
+{
+    void *p = malloc(1 << 20);
+    cr_assert_not_null(p);
+    lg_stats_t s = stats_now();
+    cr_assert_gt(s.reserved_bytes, 0);
+    cr_assert_gt(s.committed_bytes, 0);
+    cr_assert_leq(s.committed_bytes, s.reserved_bytes);
+    cr_assert_geq(s.committed_peak, s.committed_bytes);
+    cr_assert_geq(s.reserved_bytes, s.segments * ((size_t)4 << 20));
+    free(p);
+}
+
+Test(stats, huge_blocks_are_counted_while_live)
+{
+    lg_stats_t before = stats_now();
+    void *p = malloc(32 * MiB);
+    cr_assert_not_null(p);
+    lg_stats_t during = stats_now();
+    free(p);
+    lg_stats_t after = stats_now();
+    cr_assert_eq(during.huge_blocks, before.huge_blocks + 1);
+    cr_assert_geq(during.huge_bytes, before.huge_bytes + 32 * MiB);
+    cr_assert_eq(after.huge_blocks, before.huge_blocks);
+    cr_assert_eq(after.huge_bytes, before.huge_bytes);
+}
+
+Test(stats, purged_bytes_grow_when_memory_is_returned)
+{
+    lg_stats_t before = stats_now();
+    void *p[64];
+    for (int i = 0; i < 64; i++) {
+        p[i] = malloc(200000);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 1, 200000);
+    }
+    for (int i = 0; i < 64; i++)
+        free(p[i]);
+    lg_collect();
+    lg_stats_t after = stats_now();
+    cr_assert_gt(after.purged_bytes, before.purged_bytes, "nothing purged after lg_collect");
+}
+
+Test(stats, print_writes_a_report)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    cr_assert_not_null(f);
+    free(malloc(10));
+    lg_stats_print(f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_gt(size, 0, "lg_stats_print wrote nothing");
+    cr_assert_not_null(strstr(buf, "segments"), "no segment count in:\n%s", buf);
+    free(buf);
+}
