@@ -17,9 +17,10 @@ void *lg_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (total > LG_CLASS_MAX)
+        return lg__huge_alloc(total, LG_ALIGN, true);
     void *p = lg_malloc(total);
-    /* a huge block is a fresh mapping: already zero */
-    if (p && !lg__is_huge(p))
+    if (p)
         memset(p, 0, total);
     return p;
 }
@@ -96,7 +97,7 @@ static void *alloc_aligned(size_t align, size_t size)
         if (cls < LG_CLASSES_STD)
             return lg_malloc(lg__class_size[cls]);
     }
-    return lg__huge_alloc(size, align);
+    return lg__huge_alloc(size, align, false);
 }
 
 void *lg_memalign(size_t align, size_t size)

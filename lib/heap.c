@@ -151,4 +151,5 @@ void lg_collect(void)
         lg__heap_collect(heap, true);
     }
     lg__segment_cache_clear();
+    lg__huge_cache_clear();
 }

@@ -4,24 +4,41 @@
  * header, and the block follows at `offset` (at most one unit in), so the
  * unit of p - 1 holds the header.  Whole units keep a foreign mapping from
  * ever sharing a unit that the huge map marks as ours.  Untouched address
- * space costs no memory. */
+ * space costs no memory.
+ *
+ * Freed mappings wait a while in a small cache before they are unmapped: a
+ * program that frees and allocates large buffers in a loop then reuses
+ * memory that is already resident instead of paying a page fault for every
+ * 4 KiB of it again. */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #define LG_HUGE_MAGIC 0x6c676d616c6c6f63ull /* "lgmalloc" */
 
+#define LG_HUGE_CACHE_SLOTS 8
+#define LG_HUGE_CACHE_BYTES ((size_t)32 << 20) /* resident bytes the cache may keep */
+#define LG_HUGE_CACHE_MS    1000               /* unmapped after a second unused */
+
 typedef struct lg_huge_s {
     uint64_t magic;
-    size_t map_size;  /* bytes mapped from the header */
+    size_t map_size;  /* bytes mapped from the header, whole units */
     size_t offset;    /* from the header to the block */
+    size_t used;      /* bytes from the header to the block's end, page-rounded */
 } lg_huge_t;
 
 static size_t units_for(size_t bytes)
 {
     return (bytes + LG_SEGMENT_MASK) & ~LG_SEGMENT_MASK;
+}
+
+static size_t pages_for(size_t bytes)
+{
+    size_t page = lg__os_page_size();
+    return (bytes + page - 1) & ~(page - 1);
 }
 
 static lg_huge_t *header_of(const void *p)
@@ -37,16 +54,114 @@ static void track(lg_huge_t *h, bool on)
     lg__map_set(lg__huge_map, h, h->map_size, on);
     if (on) {
         lg__count_add(&lg__counters.huge_blocks, 1, NULL);
-        lg__count_add(&lg__counters.huge_bytes, h->map_size, NULL);
-        lg__count_commit(h->map_size);
+        lg__count_add(&lg__counters.huge_bytes, h->used, NULL);
     } else {
         lg__count_sub(&lg__counters.huge_blocks, 1);
-        lg__count_sub(&lg__counters.huge_bytes, h->map_size);
-        lg__count_decommit(h->map_size);
+        lg__count_sub(&lg__counters.huge_bytes, h->used);
     }
 }
 
-void *lg__huge_alloc(size_t size, size_t align)
+static void unmap(uint8_t *base, size_t map_size, size_t used)
+{
+    lg__os_unmap(base, map_size);
+    lg__count_decommit(used);
+}
+
+/* ---- the cache of freed mappings (under lg__lock) ---------------------- */
+
+typedef struct cached_s {
+    uint8_t *base;
+    size_t map_size, used;
+    uint64_t freed_ms;
+} cached_t;
+
+static cached_t cache[LG_HUGE_CACHE_SLOTS];
+static unsigned cached;
+static size_t cached_bytes;
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void cache_remove(unsigned i)
+{
+    cached_bytes -= cache[i].used;
+    cache[i] = cache[--cached];
+}
+
+/* Unmaps the entries freed before `before` (all of them for UINT64_MAX). */
+static void cache_expire(uint64_t before)
+{
+    cached_t drop[LG_HUGE_CACHE_SLOTS];
+    unsigned n = 0;
+    lg__lock();
+    for (unsigned i = 0; i < cached;) {
+        if (cache[i].freed_ms < before) {
+            drop[n++] = cache[i];
+            cache_remove(i);
+        } else {
+            i++;
+        }
+    }
+    lg__unlock();
+    for (unsigned i = 0; i < n; i++)
+        unmap(drop[i].base, drop[i].map_size, drop[i].used);
+}
+
+/* The smallest cached mapping of at least `map_size` bytes, cut to that
+ * size; NULL when none fits. */
+static uint8_t *cache_take(size_t map_size, size_t *used)
+{
+    cached_t hit = { 0 };
+    lg__lock();
+    unsigned best = cached;
+    for (unsigned i = 0; i < cached; i++)
+        if (cache[i].map_size >= map_size && (best == cached || cache[i].map_size < cache[best].map_size))
+            best = i;
+    if (best < cached) {
+        hit = cache[best];
+        cache_remove(best);
+    }
+    lg__unlock();
+    if (!hit.base)
+        return NULL;
+    if (hit.map_size > map_size) {
+        size_t tail_used = hit.used > map_size ? hit.used - map_size : 0;
+        unmap(hit.base + map_size, hit.map_size - map_size, tail_used);
+        hit.used -= tail_used;
+    }
+    *used = hit.used;
+    return hit.base;
+}
+
+/* Keeps a freed mapping for reuse; false when it does not fit. */
+static bool cache_put(uint8_t *base, size_t map_size, size_t used)
+{
+    uint64_t now = now_ms();
+    cache_expire(now - LG_HUGE_CACHE_MS);
+    lg__lock();
+    bool fits = cached < LG_HUGE_CACHE_SLOTS && cached_bytes + used <= LG_HUGE_CACHE_BYTES;
+    if (fits) {
+        cache[cached++] = (cached_t){ base, map_size, used, now };
+        cached_bytes += used;
+    }
+    lg__unlock();
+    return fits;
+}
+
+void lg__huge_cache_clear(void)
+{
+    cache_expire(UINT64_MAX);
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+/* `zero`: the block must read as zeros (calloc).  A fresh mapping does;
+ * one from the cache is cleared. */
+void *lg__huge_alloc(size_t size, size_t align, bool zero)
 {
     size_t offset = align >= LG_SEGMENT_SIZE ? LG_SEGMENT_SIZE
                   : align > sizeof(lg_huge_t) ? align : 64;
@@ -54,12 +169,22 @@ void *lg__huge_alloc(size_t size, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    size_t map_size = units_for(offset + size), mapped;
-    uint8_t *base;
-    if (align <= LG_SEGMENT_SIZE) {
+    size_t map_size = units_for(offset + size), mapped, used = pages_for(offset + size);
+    size_t resident = 0;
+    uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, &resident) : NULL;
+    if (base) {
+        /* beyond what was resident the mapping still reads as zeros */
+        if (zero && resident > offset)
+            memset(base + offset, 0, (resident < offset + size ? resident : offset + size) - offset);
+        if (used > resident)
+            lg__count_commit(used - resident);
+        else
+            lg__count_decommit(resident - used); /* still resident, counted as the block's */
+    } else if (align <= LG_SEGMENT_SIZE) {
         base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
         if (!base)
             return NULL;
+        lg__count_commit(used);
     } else {
         /* the block on an `align` boundary, the header one unit before it */
         uint8_t *q = lg__os_map_aligned(map_size + align - LG_SEGMENT_SIZE, align, &mapped);
@@ -67,11 +192,13 @@ void *lg__huge_alloc(size_t size, size_t align)
             return NULL;
         base = q + align - LG_SEGMENT_SIZE;
         lg__os_unmap(q, (size_t)(base - q));
+        lg__count_commit(used);
     }
     lg_huge_t *h = (lg_huge_t *)base;
     h->magic = LG_HUGE_MAGIC;
     h->map_size = map_size;
     h->offset = offset;
+    h->used = used;
     track(h, true);
     return base + offset;
 }
@@ -81,7 +208,8 @@ void lg__huge_free(void *p)
     lg_huge_t *h = header_of(p);
     track(h, false);
     h->magic = 0;
-    lg__os_unmap(h, h->map_size);
+    if (!cache_put((uint8_t *)h, h->map_size, h->used))
+        unmap((uint8_t *)h, h->map_size, h->used);
 }
 
 size_t lg__huge_usable(const void *p)
@@ -95,19 +223,29 @@ size_t lg__huge_usable(const void *p)
 void *lg__huge_realloc(void *p, size_t size)
 {
     lg_huge_t *h = header_of(p);
-    size_t offset = h->offset, old_size = h->map_size;
+    size_t offset = h->offset, old_size = h->map_size, old_used = h->used;
     if (size > PTRDIFF_MAX - offset - LG_SEGMENT_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t map_size = units_for(offset + size);
-    if (map_size == old_size)
+    size_t map_size = units_for(offset + size), used = pages_for(offset + size);
+    /* what was touched stays resident (and not zero) while it is mapped */
+    size_t kept = old_used < map_size ? old_used : map_size;
+    if (used < kept)
+        used = kept;
+    if (map_size == old_size) {
+        h->used = used;
+        lg__count_commit(used - old_used);
         return p;
+    }
     track(h, false);
     uint8_t *base = (uint8_t *)h;
     if (map_size < old_size) {
         munmap(base + map_size, old_size - map_size);
-    } else if (!lg__os_remap(base, old_size, map_size)) {
+        lg__count_sub(&lg__counters.reserved, old_size - map_size);
+    } else if (lg__os_remap(base, old_size, map_size)) {
+        lg__count_add(&lg__counters.reserved, map_size - old_size, NULL);
+    } else {
         size_t mapped;
         uint8_t *to = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
         if (!to || mremap(base, old_size, map_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
@@ -117,17 +255,16 @@ void *lg__huge_realloc(void *p, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        /* the old range is gone; the new one was counted when mapped */
-        lg__count_sub(&lg__counters.reserved, old_size);
+        lg__count_sub(&lg__counters.reserved, old_size); /* the old range is gone */
         base = to;
-        old_size = map_size;
     }
-    if (map_size > old_size)
-        lg__count_add(&lg__counters.reserved, map_size - old_size, NULL);
-    else
-        lg__count_sub(&lg__counters.reserved, old_size - map_size);
     h = (lg_huge_t *)base;
     h->map_size = map_size;
+    h->used = used;
+    if (used > old_used)
+        lg__count_commit(used - old_used);
+    else
+        lg__count_decommit(old_used - used);
     track(h, true);
     return base + offset;
 }

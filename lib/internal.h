@@ -104,7 +104,8 @@ lg_inline bool lg__is_huge(const void *p)
 {
     return lg__map_test(lg__huge_map, (const uint8_t *)p - 1);
 }
-void  *lg__huge_alloc(size_t size, size_t align);
+void  *lg__huge_alloc(size_t size, size_t align, bool zero);
+void   lg__huge_cache_clear(void);
 void   lg__huge_free(void *p);
 void  *lg__huge_realloc(void *p, size_t size);
 size_t lg__huge_usable(const void *p);

@@ -306,7 +306,7 @@ void *lg__malloc_generic(size_t size)
         }
     }
     if (size > LG_CLASS_MAX)
-        return lg__huge_alloc(size, LG_ALIGN);
+        return lg__huge_alloc(size, LG_ALIGN, false);
     size_t cls = size <= LG_TABLE_MAX ? lg__class_of(size) : lg__class_of_large(size);
     lg_page_t *page = heap->current[cls];
     if (lg_unlikely(!page->free)) {

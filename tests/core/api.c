@@ -87,6 +87,22 @@ Test(api, calloc_of_huge_sizes_is_zeroed_after_huge_blocks_were_freed)
         free(dirty[i]);
 }
 
+Test(api, calloc_is_zeroed_where_a_shrunk_huge_block_was_written)
+{
+    unsigned char *p = malloc(10 * MiB);
+    cr_assert_not_null(p);
+    memset(p, 0x5a, 10 * MiB);
+    p = realloc(p, 5 * MiB); /* the bytes past 5 MiB were written and may stay mapped */
+    cr_assert_not_null(p);
+    free(p);
+    size_t n = 7 * MiB;
+    unsigned char *q = calloc(1, n);
+    cr_assert_not_null(q);
+    for (size_t j = 0; j < n; j += 512)
+        cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
+    free(q);
+}
+
 Test(api, calloc_overflow_gives_enomem)
 {
     errno = 0;
