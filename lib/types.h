@@ -97,7 +97,11 @@ typedef struct lg_page_s {
 } lg_page_t;
 
 struct lg_segment_s {
-    uintptr_t owner;                  /* thread id of the owning thread; 0 when abandoned */
+    /* Thread id of the owning thread, 0 when abandoned.  Written only by
+     * a thread taking or leaving the segment; free() reads it without
+     * ordering on purpose (an atomic load would not fold into the compare):
+     * a thread can only ever read its own id there if it wrote it itself. */
+    uintptr_t owner;
     lg_heap_t *_Atomic heap;          /* owning heap, NULL when abandoned */
     lg_segment_t *next, *prev;        /* heap's segment list, or the abandoned list */
     uint64_t free_mask;               /* slices not in a page */
