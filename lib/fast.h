@@ -54,7 +54,7 @@ lg_inline bool lg__map_test(const uint64_t *map, const void *p)
     uintptr_t w = u >> (LG_SEGMENT_SHIFT + 6);
     if (lg_unlikely(w >= LG_MAP_WORDS))
         return false;
-    return (map[w] >> ((u >> LG_SEGMENT_SHIFT) & 63)) & 1;
+    return (__atomic_load_n(&map[w], __ATOMIC_RELAXED) >> ((u >> LG_SEGMENT_SHIFT) & 63)) & 1;
 }
 
 lg_inline lg_segment_t *lg__segment_of(const void *p)
