@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lgmalloc.h"
 #include "../lib/fast.h"
@@ -31,6 +32,20 @@ WRAP void *__wrap_memalign(size_t align, size_t size) { return lg_memalign(align
 WRAP void *__wrap_valloc(size_t size) { return lg_valloc(size); }
 WRAP void *__wrap_pvalloc(size_t size) { return lg_pvalloc(size); }
 WRAP size_t __wrap_malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
+
+/* The analysis (liblgmalloc_predict.a) prints its report at start-up with
+ * LGMALLOC_VERBOSE=1.  A program linked without it (a -static build:
+ * Debian ships Zydis only as a shared library) says so instead.  The weak
+ * reference is only compared with NULL, and pulls nothing in. */
+extern void lgp_self_table(void) __attribute__((weak));
+
+__attribute__((constructor)) static void report_no_prediction(void)
+{
+    const char *verbose = getenv("LGMALLOC_VERBOSE");
+    if (!lgp_self_table && verbose && atoi(verbose) > 0)
+        fputs("lgmalloc: no prediction: this program was linked without liblgmalloc_predict "
+              "(a -static build, or lgmalloc built with -Dpredict=disabled)\n", stderr);
+}
 
 #ifdef LG_WRAP_ONLY
 

@@ -1,0 +1,537 @@
+/* One function's code: a linear decode (Zydis minimal mode) that records
+ * instruction boundaries and the edges of its direct branches, then a
+ * backward trace of one register from a call site over every path that
+ * reaches it, with full decoding of only the instructions it walks
+ * through. */
+#include "internal.h"
+
+#include <Zydis/Zydis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRACE_LIMIT 2048  /* states visited before giving up */
+#define SEEN_SIZE   8192  /* the visited set: a power of two > 2 * TRACE_LIMIT */
+
+enum {
+    INSN_TARGET = 1,      /* a direct branch of the function lands here */
+    INSN_NOFALL = 2,      /* control never falls through to the next one */
+    INSN_PAD    = 4,      /* a nop: alignment padding when nothing reaches it */
+};
+
+typedef struct insn_s {
+    uint32_t off;
+    uint8_t  len;
+    uint8_t  flags;
+} insn_t;
+
+typedef struct edge_s {
+    uint32_t to;          /* while decoding an offset, then an instruction index */
+    uint32_t from;        /* instruction index of the branch */
+} edge_t;
+
+/* Where the backward trace stands: the value reg (extended by ext) has
+ * when instruction at starts.  reg LGP_SLOT: the value is in the stack
+ * slot [rbp + disp] of `size` bytes (unoptimised code keeps arguments
+ * and locals there). */
+typedef struct state_s {
+    uint32_t at;
+    uint8_t  reg, ext, size;
+    int32_t  disp;
+} state_t;
+
+#define LGP_SLOT  16
+#define SLOT_DISP (1 << 23)   /* the largest |disp| tracked: the key has 24 bits */
+
+struct lgp_code_s {
+    ZydisDecoder   minimal, full;
+    uint64_t       start;
+    const uint8_t *bytes;
+    size_t         size;
+    insn_t        *insns;
+    size_t         count, cap;
+    edge_t        *edges;     /* sorted by `to` */
+    size_t         nedges, ecap;
+    bool           indirect;
+    state_t       *stack;     /* the trace's work list, TRACE_LIMIT long */
+    uint64_t      *seen;      /* visited states, valid where seen_pass == pass */
+    uint32_t      *seen_pass;
+    uint32_t       pass;
+};
+
+lgp_code_t *lgp__code_new(void)
+{
+    lgp_code_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->stack = malloc(TRACE_LIMIT * sizeof *c->stack);
+    c->seen = malloc(SEEN_SIZE * sizeof *c->seen);
+    c->seen_pass = calloc(SEEN_SIZE, sizeof *c->seen_pass);
+    if (!c->stack || !c->seen || !c->seen_pass) {
+        lgp__code_free(c);
+        return NULL;
+    }
+    if (!ZYAN_SUCCESS(ZydisDecoderInit(&c->minimal, ZYDIS_MACHINE_MODE_LONG_64,
+                                       ZYDIS_STACK_WIDTH_64))
+        || !ZYAN_SUCCESS(ZydisDecoderEnableMode(&c->minimal, ZYDIS_DECODER_MODE_MINIMAL,
+                                                ZYAN_TRUE))
+        || !ZYAN_SUCCESS(ZydisDecoderInit(&c->full, ZYDIS_MACHINE_MODE_LONG_64,
+                                          ZYDIS_STACK_WIDTH_64))) {
+        lgp__code_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void lgp__code_free(lgp_code_t *code)
+{
+    if (!code)
+        return;
+    free(code->insns);
+    free(code->edges);
+    free(code->stack);
+    free(code->seen);
+    free(code->seen_pass);
+    free(code);
+}
+
+static bool grow(void **items, size_t *cap, size_t size)
+{
+    size_t n = *cap ? 2 * *cap : 256;
+    void *p = realloc(*items, n * size);
+    if (!p)
+        return false;
+    *items = p;
+    *cap = n;
+    return true;
+}
+
+/* ---- the forward decode ------------------------------------------------- */
+
+static bool locate(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *func)
+{
+    for (unsigned i = 0; i < elf->ehdr->e_shnum; i++) {
+        const Elf64_Shdr *sh = &elf->shdrs[i];
+        if (!(sh->sh_flags & SHF_EXECINSTR) || func->start < sh->sh_addr
+            || func->start >= sh->sh_addr + sh->sh_size)
+            continue;
+        const uint8_t *p = lgp__elf_section_bytes(elf, sh);
+        if (!p)
+            return false;
+        uint64_t end = func->end < sh->sh_addr + sh->sh_size ? func->end
+                                                             : sh->sh_addr + sh->sh_size;
+        code->start = func->start;
+        code->bytes = p + (func->start - sh->sh_addr);
+        code->size = end - func->start;
+        return true;
+    }
+    return false;
+}
+
+static uint8_t flags_of(const ZydisDecodedInstruction *in)
+{
+    switch (in->meta.category) {
+    case ZYDIS_CATEGORY_UNCOND_BR:
+    case ZYDIS_CATEGORY_RET:
+        return INSN_NOFALL;
+    default:
+        break;
+    }
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_UD2: case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_INT3:
+        return INSN_NOFALL;
+    case ZYDIS_MNEMONIC_NOP:
+        return INSN_PAD;
+    default:
+        return 0;
+    }
+}
+
+static int by_to(const void *a, const void *b)
+{
+    const edge_t *x = a, *y = b;
+    return (x->to > y->to) - (x->to < y->to);
+}
+
+/* Turns the edges' target offsets into instruction indices.  A branch into
+ * the middle of an instruction means code the linear decode does not
+ * see: the function is then treated like one with a jump table. */
+static void index_edges(lgp_code_t *code)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < code->nedges; i++) {
+        long k = lgp__code_index(code, code->start + code->edges[i].to);
+        if (k < 0) {
+            code->indirect = true;
+            continue;
+        }
+        code->insns[k].flags |= INSN_TARGET;
+        code->edges[out++] = (edge_t){ (uint32_t)k, code->edges[i].from };
+    }
+    code->nedges = out;
+    if (code->nedges > 1) /* qsort wants a non-null array even to sort nothing */
+        qsort(code->edges, code->nedges, sizeof *code->edges, by_to);
+}
+
+bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *func)
+{
+    code->count = code->nedges = 0;
+    code->indirect = false;
+    if (!locate(code, elf, func))
+        return false;
+    ZydisDecodedInstruction in;
+    for (size_t off = 0; off < code->size; off += in.length) {
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL, code->bytes + off,
+                                                        code->size - off, &in)))
+            break;   /* data or padding: the boundaries before it stand */
+        if (code->count == code->cap
+            && !grow((void **)&code->insns, &code->cap, sizeof *code->insns))
+            return false;
+        code->insns[code->count++] = (insn_t){ (uint32_t)off, in.length, flags_of(&in) };
+        if (in.meta.branch_type == ZYDIS_BRANCH_TYPE_NONE)
+            continue;
+        if (!in.raw.imm[0].is_relative) {
+            code->indirect |= in.meta.category == ZYDIS_CATEGORY_UNCOND_BR;
+            continue;
+        }
+        int64_t to = (int64_t)(off + in.length) + in.raw.imm[0].value.s;
+        if (to < 0 || (uint64_t)to >= code->size)
+            continue;
+        if (code->nedges == code->ecap
+            && !grow((void **)&code->edges, &code->ecap, sizeof *code->edges))
+            return false;
+        code->edges[code->nedges++] = (edge_t){ (uint32_t)to, (uint32_t)(code->count - 1) };
+    }
+    index_edges(code);
+    return true;
+}
+
+long lgp__code_index(const lgp_code_t *code, uint64_t addr)
+{
+    if (addr < code->start || addr - code->start >= code->size)
+        return -1;
+    uint32_t off = (uint32_t)(addr - code->start);
+    size_t lo = 0, hi = code->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (code->insns[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < code->count && code->insns[lo].off == off ? (long)lo : -1;
+}
+
+unsigned lgp__code_length(const lgp_code_t *code, long index)
+{
+    return code->insns[index].len;
+}
+
+bool lgp__code_has_indirect_jump(const lgp_code_t *code)
+{
+    return code->indirect;
+}
+
+/* ---- the backward trace ------------------------------------------------- */
+
+static unsigned dwarf_reg(ZydisRegister r)
+{
+    r = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+    switch (r) {
+    case ZYDIS_REGISTER_RAX: return LGP_RAX;
+    case ZYDIS_REGISTER_RDX: return LGP_RDX;
+    case ZYDIS_REGISTER_RCX: return LGP_RCX;
+    case ZYDIS_REGISTER_RBX: return LGP_RBX;
+    case ZYDIS_REGISTER_RSI: return LGP_RSI;
+    case ZYDIS_REGISTER_RDI: return LGP_RDI;
+    case ZYDIS_REGISTER_RBP: return LGP_RBP;
+    case ZYDIS_REGISTER_RSP: return LGP_RSP;
+    default:
+        if (r >= ZYDIS_REGISTER_R8 && r <= ZYDIS_REGISTER_R15)
+            return LGP_R8 + (unsigned)(r - ZYDIS_REGISTER_R8);
+        return LGP_NOREG;
+    }
+}
+
+static bool writes(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                   unsigned reg)
+{
+    for (unsigned i = 0; i < in->operand_count; i++)
+        if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER
+            && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+            && dwarf_reg(ops[i].reg.value) == reg)
+            return true;
+    return false;
+}
+
+static uint64_t extend(uint64_t v, uint8_t ext)
+{
+    switch (ext) {
+    case LGP_EXT_ZERO32: return (uint32_t)v;
+    case LGP_EXT_SIGN32: return (uint64_t)(int64_t)(int32_t)(uint32_t)v;
+    default:             return v;
+    }
+}
+
+/* The outermost extension wins: both kinds keep the low 32 bits. */
+static void compose(lgp_value_t *v, uint8_t ext)
+{
+    if (v->ext == LGP_EXT_NONE)
+        v->ext = ext;
+}
+
+static lgp_value_t unknown(void)
+{
+    return (lgp_value_t){ .kind = LGP_FACTOR_UNKNOWN };
+}
+
+static lgp_value_t constant(lgp_value_t v, uint64_t value, unsigned width)
+{
+    v.kind = LGP_FACTOR_CONST;
+    v.value = extend(width == 32 ? (uint32_t)value : value, v.ext);
+    return v;
+}
+
+/* What the instruction that writes v's register puts there: a constant, or
+ * another register to follow (v updated), or unknown. */
+static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                        lgp_value_t v)
+{
+    const ZydisDecodedOperand *dst = &ops[0], *src = &ops[1];
+    if (in->operand_count_visible != 2 || dst->type != ZYDIS_OPERAND_TYPE_REGISTER
+        || dwarf_reg(dst->reg.value) != v.reg || (dst->size != 32 && dst->size != 64))
+        return unknown();
+    unsigned width = dst->size;
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            return constant(v, src->imm.value.u, width);
+        if (src->type != ZYDIS_OPERAND_TYPE_REGISTER || src->size != width
+            || dwarf_reg(src->reg.value) == LGP_NOREG)
+            return unknown();
+        if (width == 32)
+            compose(&v, LGP_EXT_ZERO32);
+        v.reg = (uint8_t)dwarf_reg(src->reg.value);
+        v.kind = LGP_FACTOR_REG;
+        return v;
+    case ZYDIS_MNEMONIC_MOVSXD:
+        if (src->type != ZYDIS_OPERAND_TYPE_REGISTER || width != 64 || src->size != 32)
+            return unknown();
+        compose(&v, LGP_EXT_SIGN32);
+        v.reg = (uint8_t)dwarf_reg(src->reg.value);
+        v.kind = LGP_FACTOR_REG;
+        return v;
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_SUB:
+        if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && src->reg.value == dst->reg.value)
+            return constant(v, 0, width);
+        return unknown();
+    case ZYDIS_MNEMONIC_LEA:
+        if (src->mem.base == ZYDIS_REGISTER_NONE && src->mem.index == ZYDIS_REGISTER_NONE)
+            return constant(v, (uint64_t)src->mem.disp.value, width);
+        return unknown();
+    default:
+        return unknown();
+    }
+}
+
+/* ---- over every path ----------------------------------------------------- */
+
+static bool seen_before(lgp_code_t *code, state_t s)
+{
+    uint64_t key = (uint64_t)s.at << 32 | (uint64_t)s.reg << 27 | (uint64_t)s.ext << 25
+                 | (uint64_t)(s.size == 8) << 24 | ((uint32_t)s.disp & 0xffffff);
+    for (size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & (SEEN_SIZE - 1);;
+         at = (at + 1) & (SEEN_SIZE - 1)) {
+        if (code->seen_pass[at] != code->pass) {
+            code->seen_pass[at] = code->pass;
+            code->seen[at] = key;
+            return false;
+        }
+        if (code->seen[at] == key)
+            return true;
+    }
+}
+
+/* Leaves of the trace must all say the same. */
+static bool same(const lgp_value_t *a, const lgp_value_t *b)
+{
+    return a->kind == b->kind && a->reg == b->reg && a->ext == b->ext
+        && (a->kind != LGP_FACTOR_CONST || a->value == b->value);
+}
+
+typedef struct trace_s {
+    lgp_code_t *code;
+    lgp_value_t result;
+    bool        have, failed, branch;
+    size_t      depth, visited;
+} trace_t;
+
+static void leaf(trace_t *t, lgp_value_t v)
+{
+    if (v.kind == LGP_FACTOR_UNKNOWN || (t->have && !same(&t->result, &v)))
+        t->failed = true;
+    t->result = v;
+    t->have = true;
+}
+
+static void push(trace_t *t, state_t s)
+{
+    if (seen_before(t->code, s))
+        return;                 /* a cycle adds no value that is not on another path */
+    if (t->visited++ == TRACE_LIMIT) {
+        t->failed = true;
+        return;
+    }
+    t->code->stack[t->depth++] = s;
+}
+
+/* `mov r, [rbp + disp]` loading the register s follows: a slot to follow. */
+static bool loads_slot(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                       state_t s, state_t *slot)
+{
+    const ZydisDecodedOperand *dst = &ops[0], *src = &ops[1];
+    if (in->mnemonic != ZYDIS_MNEMONIC_MOV || in->operand_count_visible != 2
+        || dst->type != ZYDIS_OPERAND_TYPE_REGISTER || src->type != ZYDIS_OPERAND_TYPE_MEMORY
+        || (dst->size != 32 && dst->size != 64) || src->size != dst->size
+        || src->mem.base != ZYDIS_REGISTER_RBP || src->mem.index != ZYDIS_REGISTER_NONE
+        || src->mem.disp.value <= -SLOT_DISP || src->mem.disp.value >= SLOT_DISP)
+        return false;
+    lgp_value_t v = { .ext = s.ext };
+    if (dst->size == 32)
+        compose(&v, LGP_EXT_ZERO32);
+    *slot = (state_t){ s.at, LGP_SLOT, v.ext, (uint8_t)(dst->size / 8),
+                       (int32_t)src->mem.disp.value };
+    return true;
+}
+
+/* Steps back over an instruction while the value is in a stack slot: a
+ * `mov` into exactly that slot gives it; a write that may reach it (an
+ * overlapping one, one through a pointer, a call, a new rbp) loses it.
+ * Writes to globals (rip-relative, absolute) cannot reach the stack. */
+static void step_back_slot(trace_t *t, uint32_t from, state_t s,
+                           const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops)
+{
+    if (in->meta.category == ZYDIS_CATEGORY_CALL || writes(in, ops, LGP_RBP)) {
+        t->failed = true;
+        return;
+    }
+    for (unsigned i = 0; i < in->operand_count; i++) {
+        const ZydisDecodedOperand *op = &ops[i];
+        if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || !(op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+            || op->mem.base == ZYDIS_REGISTER_RIP
+            || (op->mem.base == ZYDIS_REGISTER_NONE && op->mem.index == ZYDIS_REGISTER_NONE))
+            continue;
+        int64_t d = op->mem.disp.value, size = op->size / 8;
+        if (op->mem.base != ZYDIS_REGISTER_RBP || op->mem.index != ZYDIS_REGISTER_NONE) {
+            t->failed = true;               /* may point into the frame */
+            return;
+        }
+        if (d + size <= s.disp || d >= (int64_t)s.disp + s.size)
+            continue;                       /* another slot */
+        const ZydisDecodedOperand *src = &ops[1];
+        lgp_value_t v = { .kind = LGP_FACTOR_REG, .ext = s.ext };
+        if (i != 0 || d != s.disp || size != s.size || in->mnemonic != ZYDIS_MNEMONIC_MOV
+            || in->operand_count_visible != 2) {
+            t->failed = true;
+        } else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            leaf(t, constant(v, src->imm.value.u, 8u * s.size));
+        } else if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && src->size == 8u * s.size
+                   && dwarf_reg(src->reg.value) != LGP_NOREG) {
+            push(t, (state_t){ from, (uint8_t)dwarf_reg(src->reg.value), s.ext, 0, 0 });
+        } else {
+            t->failed = true;
+        }
+        return;
+    }
+    s.at = from;
+    push(t, s);
+}
+
+/* Steps back over instruction `from` into state s, which holds when the
+ * instruction after it (or its branch target) starts. */
+static void step_back(trace_t *t, uint32_t from, state_t s)
+{
+    lgp_code_t *code = t->code;
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    const insn_t *p = &code->insns[from];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len, &in,
+                                             ops))) {
+        t->failed = true;
+        return;
+    }
+    if (in.meta.category == ZYDIS_CATEGORY_COND_BR)
+        t->branch = true;
+    if (s.reg == LGP_SLOT) {
+        step_back_slot(t, from, s, &in, ops);
+        return;
+    }
+    lgp_value_t v = { .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext };
+    state_t slot;
+    if (in.meta.category == ZYDIS_CATEGORY_CALL) {
+        if (lgp__reg_is_caller_saved(s.reg))
+            t->failed = true;
+    } else if (writes(&in, ops, s.reg)) {
+        if (loads_slot(&in, ops, s, &slot)) {
+            slot.at = from;
+            push(t, slot);
+            return;
+        }
+        v = step(&in, ops, v);
+        if (v.kind != LGP_FACTOR_REG) {
+            leaf(t, v);
+            return;
+        }
+    }
+    push(t, (state_t){ from, v.reg, v.ext, 0, 0 });
+}
+
+/* The predecessors of state s: the instruction before (unless it never
+ * falls through) and every branch that lands on it; at the function's
+ * entry, its caller. */
+static void expand(trace_t *t, state_t s)
+{
+    lgp_code_t *code = t->code;
+    bool entered = false;
+    if (s.at == 0) {
+        leaf(t, s.reg != LGP_SLOT && lgp__reg_is_argument(s.reg)
+                ? (lgp_value_t){ .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext }
+                : unknown());
+        entered = true;
+    } else if (!(code->insns[s.at - 1].flags & INSN_NOFALL)) {
+        step_back(t, s.at - 1, s);
+        entered = true;
+    }
+    if (code->insns[s.at].flags & INSN_TARGET) {
+        size_t lo = 0, hi = code->nedges;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (code->edges[mid].to < s.at)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < code->nedges && code->edges[lo].to == s.at && !t->failed; lo++) {
+            t->branch = true;
+            step_back(t, code->edges[lo].from, s);
+            entered = true;
+        }
+    }
+    /* Nothing we know reaches it: padding between blocks adds no value;
+     * anything else is reached by a jump we cannot see. */
+    if (!entered && !(code->insns[s.at].flags & INSN_PAD))
+        t->failed = true;
+}
+
+lgp_value_t lgp__code_trace(lgp_code_t *code, long index, unsigned reg)
+{
+    trace_t t = { .code = code };
+    code->pass++;
+    push(&t, (state_t){ (uint32_t)index, (uint8_t)reg, LGP_EXT_NONE, 0, 0 });
+    while (t.depth > 0 && !t.failed)
+        expand(&t, code->stack[--t.depth]);
+    if (t.failed || !t.have)
+        return unknown();
+    t.result.branch = t.branch;
+    return t.result;
+}

@@ -1,0 +1,215 @@
+/* The analysis of the running program.  A constructor starts a background
+ * thread, so start-up waits for nothing (docs/prediction.md, "Costs": the
+ * instruction scan takes 2-5 ms per MB of code, the DWARF pass tens of ms
+ * per MB of .debug_info).  The thread publishes the instruction table as
+ * soon as it has it, then a second table with DWARF evidence merged in.
+ *
+ * Environment:
+ *   LGMALLOC_PREDICT=0          no analysis
+ *   LGMALLOC_PREDICT_DWARF=0    no DWARF pass
+ *   LGMALLOC_PREDICT_SYNC=1     everything before main, no thread (the
+ *                               table is there from the first malloc of main)
+ *   LGMALLOC_ALLOC_FUNCS=a,b:2  the program's own allocation functions
+ *   LGMALLOC_VERBOSE=1          the report on stderr (2: the whole table,
+ *                               with file:line: only then is the DWARF
+ *                               line table read)
+ *
+ * The analysis allocates through the program's allocator (its calls are
+ * wrapped like the program's); the allocator initialises itself on first
+ * use and never calls the analysis, so nothing recurses. */
+#include "internal.h"
+
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LGP_HAVE_DWARF
+#define LGP_HAVE_DWARF 0
+#endif
+
+#define SELF_PATH "/proc/self/exe"
+
+static _Atomic(lgp_table_t *) published;
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  done_cond = PTHREAD_COND_INITIALIZER;
+static bool            done = true;   /* false while the thread works */
+static int             verbose;
+
+typedef struct job_s {
+    lgp_options_t options;
+    const char   *names[64];
+    char         *buffer;     /* the names, split in place */
+    uintptr_t     bias;
+    lgp_entry_t   entries[LGP_SELF_ENTRIES];
+} job_t;
+
+static bool env_is(const char *name, const char *value)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
+static int first_object(struct dl_phdr_info *info, size_t size, void *bias)
+{
+    (void)size;
+    *(uintptr_t *)bias = (uintptr_t)info->dlpi_addr;
+    return 1;   /* the first object is the program */
+}
+
+/* The built-in list, then the environment's, split on commas. */
+static bool job_names(job_t *job)
+{
+    const char *env = getenv("LGMALLOC_ALLOC_FUNCS");
+    const char *builtin = lgp_builtin_alloc_functions();
+    size_t len = strlen(builtin) + (env ? strlen(env) : 0) + 2;
+    job->buffer = malloc(len);
+    if (!job->buffer)
+        return false;
+    snprintf(job->buffer, len, "%s,%s", builtin, env ? env : "");
+    job->options.alloc_functions = job->names;
+    job->options.alloc_function_count = lgp_split_names(job->buffer, job->names, 0,
+        sizeof job->names / sizeof job->names[0]);
+    return true;
+}
+
+static void job_free(job_t *job)
+{
+    free(job->buffer);
+    free(job);
+}
+
+static void publish(lgp_table_t *table, const char *stage)
+{
+    atomic_store_explicit(&published, table, memory_order_release);
+    if (verbose <= 0)
+        return;
+    fprintf(stderr, "lgmalloc: prediction (%s):\n", stage);
+    if (verbose > 1)
+        lgp_table_print(stderr, table);
+    else
+        lgp_table_print_summary(stderr, table);
+}
+
+static void report_none(const char *why)
+{
+    if (verbose > 0)
+        fprintf(stderr, "lgmalloc: prediction: no table: %s\n", why);
+}
+
+static void finish(void)
+{
+    pthread_mutex_lock(&done_lock);
+    done = true;
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+/* Runs the analysis; the published table is never freed (the allocator may
+ * hold it), a table it replaces is kept too. */
+static bool analyse(job_t *job, bool dwarf, bool pending, const char *stage)
+{
+    char why[160];
+    lgp_table_t *table;
+    lgp_options_t options = job->options;
+    options.dwarf = dwarf;
+    options.lines = dwarf && verbose > 1;
+    if (lgp_analyze_file(SELF_PATH, &options, &table, why, sizeof why) != 0) {
+        report_none(why);
+        return false;
+    }
+    table->bias = job->bias;
+    if (pending)
+        snprintf(table->note, sizeof table->note, "DWARF pending");
+    publish(table, stage);
+    return true;
+}
+
+/* A child forked while the thread works has no thread: nothing to wait for
+ * (and the lock may have been copied held). */
+static void child_after_fork(void)
+{
+    (void)pthread_mutex_init(&done_lock, NULL);   /* cannot fail without attributes */
+    (void)pthread_cond_init(&done_cond, NULL);
+    done = true;
+}
+
+static void *background(void *arg)
+{
+    job_t *job = arg;
+    bool dwarf = job->options.dwarf;
+    if (analyse(job, false, dwarf, "instructions, background thread") && dwarf)
+        analyse(job, true, false, "with DWARF, background thread");
+    job_free(job);
+    finish();
+    return NULL;
+}
+
+/* Starts the analysis on a thread that takes no signals; false if no
+ * thread could be made. */
+static bool start_background(job_t *job)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t thread;
+    if (pthread_atfork(NULL, NULL, child_after_fork) != 0 || pthread_attr_init(&attr) != 0)
+        return false;
+    bool started = false;
+    if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0
+        && sigfillset(&all) == 0 && pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
+        done = false;
+        started = pthread_create(&thread, &attr, background, job) == 0;
+        if (!started)
+            finish();
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);   /* a valid set a moment ago */
+    }
+    pthread_attr_destroy(&attr);
+    return started;
+}
+
+__attribute__((constructor)) static void lgp__self_start(void)
+{
+    const char *v = getenv("LGMALLOC_VERBOSE");
+    verbose = v ? atoi(v) : 0;
+    if (env_is("LGMALLOC_PREDICT", "0")) {
+        report_none("turned off (LGMALLOC_PREDICT=0)");
+        return;
+    }
+    job_t *job = calloc(1, sizeof *job);
+    if (!job || !job_names(job)) {
+        free(job);
+        report_none("out of memory");
+        return;
+    }
+    dl_iterate_phdr(first_object, &job->bias);
+    job->options.entries = job->entries;
+    job->options.entry_count = lgp__self_entries(job->bias, job->entries, LGP_SELF_ENTRIES);
+    bool dwarf = LGP_HAVE_DWARF && !env_is("LGMALLOC_PREDICT_DWARF", "0");
+    if (env_is("LGMALLOC_PREDICT_SYNC", "1")) {
+        analyse(job, dwarf, false,
+                dwarf ? "with DWARF, before main" : "instructions, before main");
+        job_free(job);
+        return;
+    }
+    job->options.dwarf = dwarf;
+    if (!start_background(job)) {
+        report_none("no thread for the analysis");
+        job_free(job);
+    }
+}
+
+const lgp_table_t *lgp_self_table(void)
+{
+    return atomic_load_explicit(&published, memory_order_acquire);
+}
+
+const lgp_table_t *lgp_self_wait(void)
+{
+    pthread_mutex_lock(&done_lock);
+    while (!done)
+        pthread_cond_wait(&done_cond, &done_lock);
+    pthread_mutex_unlock(&done_lock);
+    return lgp_self_table();
+}

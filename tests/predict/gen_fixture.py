@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Writes the prediction fixture: a few hundred allocation call sites, each
+in a function of its own, whose true sizes the tests learn by running them
+(tests/predict/record.c).  Usage: gen_fixture.py OUTPUT.c"""
+import sys
+
+SIZES = [1, 2, 3, 7, 8, 12, 16, 17, 24, 31, 32, 40, 48, 56, 63, 64, 72, 80, 96,
+         100, 112, 127, 128, 160, 192, 200, 255, 256, 300, 320, 384, 448, 500,
+         512, 640, 768, 1000, 1024, 1500, 2048, 3000, 4096, 5000, 8192, 10000,
+         16384, 20000, 32768, 65536, 100000, 131072, 262144, 1048576]
+ALIGNS = [16, 32, 64, 128, 4096]
+
+out = []
+sites = []   # (kind, body)
+
+
+def site(kind, body):
+    sites.append((kind, body))
+
+
+def structs():
+    types = ['char', 'short', 'int', 'long', 'double', 'void *', 'char[3]', 'int[5]']
+    for i in range(32):
+        fields = []
+        for j in range(1 + i % 7):
+            t = types[(i * 3 + j) % len(types)]
+            if '[' in t:
+                base, n = t[:-1].split('[')
+                fields.append(f'{base} f{j}[{n}];')
+            else:
+                fields.append(f'{t} f{j};')
+        if i % 4 == 0:
+            fields.append(f'char tail[{i + 1}];')
+        out.append(f'struct lgfx_s{i} {{ {" ".join(fields)} }};')
+
+
+def constant_sites():
+    for n in SIZES:
+        site('c', f'lgfx_keep(malloc({n}));')
+    for i in range(32):
+        site('c', f'lgfx_keep(malloc(sizeof(struct lgfx_s{i})));')
+    for i in range(24):
+        count = [1, 2, 3, 4, 5, 8, 10, 16, 100, 1000][i % 10]
+        site('c', f'lgfx_keep(calloc({count}, sizeof(struct lgfx_s{(i * 5) % 32})));')
+    for i, n in enumerate(SIZES[:24]):
+        site('c', f'void *q = lgfx_block(); lgfx_site = ID; lgfx_keep(realloc(q, {n + i}));')
+    for i in range(12):
+        site('c', f'void *q = lgfx_block(); lgfx_site = ID; '
+                  f'lgfx_keep(reallocarray(q, {i + 2}, sizeof(struct lgfx_s{i})));')
+    for i, a in enumerate(ALIGNS * 3):
+        site('c', f'lgfx_keep(aligned_alloc({a}, {a * (i + 1)}));')
+    for i, a in enumerate(ALIGNS * 2):
+        site('c', f'void *q; if (posix_memalign(&q, {a}, {a * (i + 3)}) == 0) lgfx_keep(q);')
+    for i, a in enumerate(ALIGNS * 2):
+        site('c', f'lgfx_keep(memalign({a}, {a * (i + 2)}));')
+    for n in [1, 4096, 10000, 65536]:
+        site('c', f'lgfx_keep(valloc({n}));')
+    site('c', 'lgfx_keep(malloc(1ull << 44));')   # movabs; fails at once, touching nothing
+    # One-line constant allocators: tail calls at -O2.
+    for i, n in enumerate(SIZES[:20]):
+        out.append(f'__attribute__((noinline)) static void *lgfx_make{i}(void) '
+                   f'{{ return malloc({n * 3}); }}')
+        site('c', f'lgfx_keep(lgfx_make{i}());')
+    # A pass-through forwarder: a tail call at -O2, so each caller's
+    # constant is the size; at -O0 its own site sees them all.
+    out.append('__attribute__((noinline)) void *lgfx_forward(size_t n) { return malloc(n); }')
+    for n in SIZES[:24]:
+        site('c', f'lgfx_keep(lgfx_forward({n + 5}));')
+
+
+def wrapper_sites():
+    out.append('__attribute__((noinline)) void *lgfx_xmalloc(size_t n)\n{\n'
+               '    lgfx_wrap_ra = __builtin_return_address(0);\n'
+               '    void *p = malloc(n);\n    if (!p)\n        abort();\n    return p;\n}')
+    out.append('__attribute__((noinline)) void *lgfx_xcalloc(size_t n, size_t m)\n{\n'
+               '    lgfx_wrap_ra = __builtin_return_address(0);\n'
+               '    void *p = calloc(n, m);\n    if (!p)\n        abort();\n    return p;\n}')
+    # Not a pass-through (the size changes on the way): named by the user.
+    out.append('__attribute__((noinline)) void *lgfx_pool_alloc(size_t n)\n{\n'
+               '    lgfx_wrap_ra = __builtin_return_address(0);\n'
+               '    return malloc(n ? n : 1);\n}')
+    for n in SIZES[:30]:
+        site('w', f'lgfx_keep(lgfx_xmalloc({n + 1}));')
+    for i in range(12):
+        site('w', f'lgfx_keep(lgfx_xcalloc({i + 1}, sizeof(struct lgfx_s{i})));')
+    # Named with its size argument: lgfx_arena_alloc:2.
+    out.append('__attribute__((noinline)) void *lgfx_arena_alloc(void *arena, size_t n)\n{\n'
+               '    lgfx_wrap_ra = __builtin_return_address(0);\n'
+               '    return arena ? NULL : malloc(n | 1);\n}')
+    for n in SIZES[:12]:
+        site('n', f'lgfx_keep(lgfx_pool_alloc({n + 2}));')
+    for n in SIZES[:12]:
+        site('n', f'lgfx_keep(lgfx_arena_alloc(NULL, {2 * n + 1}));')
+
+
+def varying_sites():
+    for i in range(24):
+        site('r', f'lgfx_keep(malloc(lgfx_rt * {i + 1}));')
+    for i in range(12):
+        site('r', f'lgfx_keep(calloc(lgfx_rt, {8 * (i + 1)}));')
+    for i in range(8):
+        site('r', f'void *q = lgfx_block(); lgfx_site = ID; lgfx_keep(realloc(q, lgfx_rt + {i}));')
+    for i in range(24):
+        a, b = SIZES[i], SIZES[i + 7]
+        site('b', f'lgfx_keep(malloc(lgfx_flip ? {a} : {b}));')
+    for i in range(12):
+        a, b, c = SIZES[i], SIZES[i + 3], SIZES[i + 9]
+        site('b', f'size_t n; switch (lgfx_flip) {{ case 0: n = {a}; break; '
+                  f'case 1: n = {b}; break; default: n = {c}; }} lgfx_keep(malloc(n));')
+    for i in range(8):
+        site('b', f'size_t n = {SIZES[i]}; if (lgfx_flip) n += {SIZES[i + 2]}; '
+                  f'lgfx_keep(calloc(2, n));')
+
+
+def main():
+    structs()
+    constant_sites()
+    wrapper_sites()
+    varying_sites()
+    lines = ['/* Generated by gen_fixture.py: do not edit. */',
+             '#include "fixture.h"', '#include <malloc.h>', '#include <stdlib.h>', '']
+    lines += out
+    lines.append('')
+    for i, (kind, body) in enumerate(sites):
+        # A body that allocates before its site sets lgfx_site itself.
+        start = '' if 'ID' in body else f'lgfx_site = {i};\n    '
+        body = body.replace('ID', str(i))
+        lines.append(f'__attribute__((noinline)) static void lgfx_site{i}(void)\n'
+                     f'{{\n    {start}{body}\n}}')
+    lines.append('')
+    lines.append('lgfx_site_fn *const lgfx_sites[] = {')
+    lines += [f'    lgfx_site{i},' for i in range(len(sites))]
+    lines.append('};')
+    lines.append('const char lgfx_kinds[] = "' + ''.join(k for k, _ in sites) + '";')
+    lines.append(f'const int lgfx_site_count = {len(sites)};')
+    with open(sys.argv[1], 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+main()

@@ -1,0 +1,297 @@
+/* Call-site prediction, checked against a fixture whose true sizes are
+ * known because it records them (gen_fixture.py, record.c).  Which fixture
+ * and what share it must resolve come from the environment (meson.build):
+ * LGFX_FIXTURE, LGFX_MIN_RESOLVED, LGFX_MIN_WRAPPED, LGFX_SCAN. */
+#include "lgmalloc_predict.h"
+#include "records.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The fixture's user-named allocators, as a list and in the environment. */
+static const char *const named[] = { "lgfx_pool_alloc", "lgfx_arena_alloc:2" };
+#define NAMED "lgfx_pool_alloc,lgfx_arena_alloc:2"
+
+static lgfx_groups_t groups;
+static lgp_table_t *table;
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert(v, "%s is not set (run the tests with meson test)", name);
+    return v;
+}
+
+static void load(void)
+{
+    const char *fixture = env("LGFX_FIXTURE");
+    cr_assert(lgfx_groups_load(fixture, &groups), "no records from %s", fixture);
+    lgp_options_t options = { .dwarf = true, .lines = true, .alloc_functions = named,
+                              .alloc_function_count = sizeof named / sizeof named[0] };
+    char why[160];
+    cr_assert_eq(lgp_analyze_file(fixture, &options, &table, why, sizeof why), 0,
+                 "no table: %s", why);
+}
+
+static void unload(void)
+{
+    lgp_table_free(table);
+    lgfx_groups_free(&groups);
+}
+
+static bool predicts(const lgp_site_t *s)
+{
+    return s && s->evidence != LGP_EVIDENCE_NONE && s->confidence >= 0.5f;
+}
+
+static bool only(const lgfx_group_t *g, char kind)
+{
+    return g->kinds == LGFX_KIND(kind);
+}
+
+/* The share of single-size groups of one kind that the table predicts. */
+static double resolved(const lgfx_group_t *gs, size_t n, unsigned kinds, size_t *total)
+{
+    size_t hit = 0;
+    *total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lgfx_group_t *g = &gs[i];
+        if ((g->kinds & ~kinds) || g->min != g->max)
+            continue;
+        (*total)++;
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (predicts(s) && s->size == g->min)
+            hit++;
+        else
+            cr_log_info("unresolved 0x%llx: size %llu, table %s", (unsigned long long)g->ra,
+                        (unsigned long long)g->min, s ? lgp_evidence_name(s->evidence) : "-");
+    }
+    return *total ? (double)hit / (double)*total : 0.0;
+}
+
+TestSuite(prediction, .init = load, .fini = unload);
+
+Test(prediction, finds_every_call_site_the_allocator_meets)
+{
+    for (size_t i = 0; i < groups.ndirect; i++)
+        cr_expect(lgp_table_find(table, groups.direct[i].ra),
+                  "return address 0x%llx is in no site", (unsigned long long)groups.direct[i].ra);
+}
+
+Test(prediction, resolves_constant_sizes)
+{
+    size_t total;
+    double share = resolved(groups.direct, groups.ndirect, LGFX_KIND('c'), &total);
+    double least = atof(env("LGFX_MIN_RESOLVED"));
+    cr_log_info("%zu constant sites, %.1f%% resolved", total, 100 * share);
+    cr_assert_gt(total, 200);
+    cr_assert_geq(share, least, "%.1f%% of %zu constant sites resolved, want %.0f%%",
+                  100 * share, total, 100 * least);
+}
+
+Test(prediction, resolves_constants_passed_to_wrappers)
+{
+    size_t total;
+    double share = resolved(groups.wrapped, groups.nwrapped, LGFX_KIND('w'), &total);
+    double least = atof(env("LGFX_MIN_WRAPPED"));
+    cr_assert_gt(total, 30);
+    cr_assert_geq(share, least, "%.1f%% of %zu wrapped sites resolved, want %.0f%%",
+                  100 * share, total, 100 * least);
+}
+
+Test(prediction, resolves_constants_passed_to_named_functions)
+{
+    size_t total;
+    double share = resolved(groups.wrapped, groups.nwrapped, LGFX_KIND('n'), &total);
+    cr_assert_gt(total, 20);
+    cr_assert_geq(share, 0.9, "%.1f%% of %zu named sites resolved", 100 * share, total);
+}
+
+Test(prediction, varying_sizes_are_unknown_or_low_confidence)
+{
+    size_t varying = 0;
+    for (size_t i = 0; i < groups.ndirect; i++) {
+        const lgfx_group_t *g = &groups.direct[i];
+        if (g->min == g->max)
+            continue;
+        varying++;
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        cr_expect(!predicts(s), "0x%llx sees %llu..%llu, predicted %llu at %.2f",
+                  (unsigned long long)g->ra, (unsigned long long)g->min,
+                  (unsigned long long)g->max, s ? (unsigned long long)s->size : 0ull,
+                  s ? (double)s->confidence : 0.0);
+    }
+    cr_assert_gt(varying, 40);
+}
+
+Test(prediction, runtime_sizes_are_never_predicted)
+{
+    for (size_t i = 0; i < groups.ndirect; i++) {
+        const lgfx_group_t *g = &groups.direct[i];
+        if (only(g, 'r'))
+            cr_expect(!predicts(lgp_table_find(table, g->ra)), "0x%llx predicted",
+                      (unsigned long long)g->ra);
+    }
+}
+
+static void expect_right(const lgfx_group_t *gs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const lgfx_group_t *g = &gs[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (predicts(s))
+            cr_expect(s->size == g->min && s->size == g->max,
+                      "0x%llx predicted %llu at %.2f (%s), saw %llu..%llu",
+                      (unsigned long long)g->ra, (unsigned long long)s->size,
+                      (double)s->confidence, lgp_evidence_name(s->evidence),
+                      (unsigned long long)g->min, (unsigned long long)g->max);
+    }
+}
+
+Test(prediction, no_wrong_prediction_at_confidence_one_half)
+{
+    expect_right(groups.direct, groups.ndirect);
+    expect_right(groups.wrapped, groups.nwrapped);
+}
+
+Test(prediction, self_table_equals_lgmalloc_scan_json)
+{
+    const char *scan = getenv("LGFX_SCAN");
+    if (!scan)
+        cr_skip_test("lgmalloc-scan not built (-Dtools=false)");
+    const char *fixture = env("LGFX_FIXTURE");
+    char cmd[4096];
+    /* LGMALLOC_VERBOSE=2 shows file:line, so the program reads the lines */
+    snprintf(cmd, sizeof cmd, "LGMALLOC_VERBOSE=2 LGMALLOC_PREDICT_SYNC=1 "
+             "LGMALLOC_ALLOC_FUNCS=%s '%s' --table 2>/dev/null", NAMED, fixture);
+    char *self = lgfx_run(cmd);
+    snprintf(cmd, sizeof cmd, "LGMALLOC_ALLOC_FUNCS= '%s' --json --alloc-funcs=%s '%s'", scan,
+             NAMED, fixture);
+    char *scanned = lgfx_run(cmd);
+    cr_assert(self && scanned);
+    cr_expect_str_eq(self, scanned);
+    free(self);
+    free(scanned);
+}
+
+Test(prediction, background_table_equals_table_before_main)
+{
+    const char *fixture = env("LGFX_FIXTURE");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "LGMALLOC_PREDICT_SYNC=1 '%s' --table", fixture);
+    char *before = lgfx_run(cmd);
+    snprintf(cmd, sizeof cmd, "LGMALLOC_PREDICT_SYNC=0 '%s' --table", fixture);
+    char *background = lgfx_run(cmd);
+    cr_assert(before && background);
+    cr_expect_str_eq(before, background);
+    free(before);
+    free(background);
+}
+
+static size_t count_sites(const char *json)
+{
+    size_t n = 0;
+    for (const char *p = json; (p = strstr(p, "\"address\"")); p++)
+        n++;
+    return n;
+}
+
+/* A stripped program knows its own __wrap_* addresses and finds its
+ * function starts in .eh_frame_hdr: it still finds every site. */
+Test(prediction, stripped_program_finds_its_sites_in_itself)
+{
+    const char *scan = getenv("LGFX_SCAN");
+    if (!scan)
+        cr_skip_test("lgmalloc-scan not built (-Dtools=false)");
+    char path[] = "/tmp/lgfx-stripped-XXXXXX", cmd[4096];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "strip -s -o '%s' '%s' && chmod +x '%s'", path,
+             env("LGFX_FIXTURE"), path);
+    if (system(cmd) != 0) {
+        unlink(path);
+        cr_skip_test("no strip(1)");
+    }
+    snprintf(cmd, sizeof cmd, "LGMALLOC_PREDICT_SYNC=1 '%s' --table", path);
+    char *self = lgfx_run(cmd);
+    unlink(path);
+    snprintf(cmd, sizeof cmd, "LGMALLOC_ALLOC_FUNCS= '%s' --json '%s'", scan, env("LGFX_FIXTURE"));
+    char *full = lgfx_run(cmd);
+    cr_assert(self && full);
+    cr_expect_eq(count_sites(self), count_sites(full));
+    cr_expect_gt(count_sites(self), 300);
+    free(self);
+    free(full);
+}
+
+Test(prediction, is_off_with_lgmalloc_predict_0_and_says_so)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "LGMALLOC_PREDICT=0 LGMALLOC_VERBOSE=1 '%s' --table 2>&1 || true",
+             env("LGFX_FIXTURE"));
+    char *out = lgfx_run(cmd);
+    cr_assert(out);
+    cr_expect(strstr(out, "no table: turned off (LGMALLOC_PREDICT=0)"), "%s", out);
+    cr_expect(strstr(out, "fixture: no table"), "%s", out);
+    free(out);
+}
+
+/* ---- files without a table ---------------------------------------------- */
+
+static int analyze(const char *path, char *why, size_t size)
+{
+    lgp_options_t options = { .dwarf = true, .lines = true };
+    lgp_table_t *t = NULL;
+    int rc = lgp_analyze_file(path, &options, &t, why, size);
+    lgp_table_free(t);
+    return rc;
+}
+
+Test(no_table, for_a_missing_file)
+{
+    char why[160];
+    cr_assert_eq(analyze("/nonexistent/program", why, sizeof why), -1);
+    cr_assert(strstr(why, "cannot open"), "%s", why);
+}
+
+Test(no_table, for_a_file_that_is_not_elf)
+{
+    char path[] = "/tmp/lgfx-notelf-XXXXXX", why[160];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "#!/bin/sh\nexit 0\n", 17), 17);
+    close(fd);
+    int rc = analyze(path, why, sizeof why);
+    unlink(path);
+    cr_assert_eq(rc, -1);
+    cr_assert(strstr(why, "not an ELF"), "%s", why);
+}
+
+/* Without .symtab the entry points are found only through the PLT (here
+ * the recording allocator's calls to the C library, which make its
+ * __wrap_* forwarders); function starts come from .eh_frame_hdr. */
+Test(prediction, no_wrong_prediction_in_a_stripped_program)
+{
+    char path[] = "/tmp/lgfx-stripped-XXXXXX", cmd[4096], why[160];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "strip -s -o '%s' '%s'", path, env("LGFX_FIXTURE"));
+    if (system(cmd) != 0) {
+        unlink(path);
+        cr_skip_test("no strip(1)");
+    }
+    lgp_options_t options = { .dwarf = true, .lines = true };
+    lgp_table_t *stripped = NULL;
+    int rc = lgp_analyze_file(path, &options, &stripped, why, sizeof why);
+    unlink(path);
+    cr_assert_eq(rc, 0, "%s", why);
+    lgp_table_t *full = table;
+    table = stripped;
+    expect_right(groups.direct, groups.ndirect);
+    table = full;
+    lgp_table_free(stripped);
+}
