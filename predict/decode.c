@@ -94,17 +94,6 @@ void lgp__code_free(lgp_code_t *code)
     free(code);
 }
 
-static bool grow(void **items, size_t *cap, size_t size)
-{
-    size_t n = *cap ? 2 * *cap : 256;
-    void *p = realloc(*items, n * size);
-    if (!p)
-        return false;
-    *items = p;
-    *cap = n;
-    return true;
-}
-
 /* ---- the forward decode ------------------------------------------------- */
 
 static bool locate(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *func)
@@ -183,8 +172,7 @@ bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *
         if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL, code->bytes + off,
                                                         code->size - off, &in)))
             break;   /* data or padding: the boundaries before it stand */
-        if (code->count == code->cap
-            && !grow((void **)&code->insns, &code->cap, sizeof *code->insns))
+        if (!lgp__grow((void **)&code->insns, &code->cap, code->count, sizeof *code->insns))
             return false;
         code->insns[code->count++] = (insn_t){ (uint32_t)off, in.length, flags_of(&in) };
         if (in.meta.branch_type == ZYDIS_BRANCH_TYPE_NONE)
@@ -196,8 +184,7 @@ bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *
         int64_t to = (int64_t)(off + in.length) + in.raw.imm[0].value.s;
         if (to < 0 || (uint64_t)to >= code->size)
             continue;
-        if (code->nedges == code->ecap
-            && !grow((void **)&code->edges, &code->ecap, sizeof *code->edges))
+        if (!lgp__grow((void **)&code->edges, &code->ecap, code->nedges, sizeof *code->edges))
             return false;
         code->edges[code->nedges++] = (edge_t){ (uint32_t)to, (uint32_t)(code->count - 1) };
     }

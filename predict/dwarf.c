@@ -209,15 +209,9 @@ static bool attr_addr(lgp_dwarf_t *d, Dwarf_Die die, Dwarf_Half name, Dwarf_Addr
 
 static void push_value(lgp_dwarf_t *d, uint64_t ret, unsigned reg, uint64_t value)
 {
-    if (d->count == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 4096;
-        lgp_callvalue_t *v = realloc(d->values, cap * sizeof *v);
-        if (!v) {
-            d->oom = true;
-            return;
-        }
-        d->values = v;
-        d->cap = cap;
+    if (!lgp__grow((void **)&d->values, &d->cap, d->count, sizeof *d->values)) {
+        d->oom = true;
+        return;
     }
     d->values[d->count++] = (lgp_callvalue_t){ ret, value, (uint8_t)reg };
 }

@@ -70,15 +70,9 @@ typedef struct func_list_s {
 
 static void func_push(func_list_t *l, uint64_t start, uint64_t end, const char *name)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        lgp_func_t *items = realloc(l->items, cap * sizeof *items);
-        if (!items) {
-            l->failed = true;
-            return;
-        }
-        l->items = items;
-        l->cap = cap;
+    if (!lgp__grow((void **)&l->items, &l->cap, l->count, sizeof *l->items)) {
+        l->failed = true;
+        return;
     }
     l->items[l->count++] = (lgp_func_t){ start, end, name };
 }

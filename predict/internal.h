@@ -23,6 +23,22 @@
 #include "lgmalloc_predict.h"
 
 #include <elf.h>
+#include <stdlib.h>
+
+/* Makes room for one more item in an array that grows by doubling, when
+ * `count` has reached `*cap`; false when out of memory (the array stays). */
+static inline bool lgp__grow(void **items, size_t *cap, size_t count, size_t size)
+{
+    if (count < *cap)
+        return true;
+    size_t n = *cap ? 2 * *cap : 64;
+    void *p = realloc(*items, n * size);
+    if (!p)
+        return false;
+    *items = p;
+    *cap = n;
+    return true;
+}
 
 /* ---- registers, by their DWARF numbers ---------------------------------- */
 

@@ -92,14 +92,8 @@ typedef struct hits_s {
 
 static int hit_push(hits_t *h, uint64_t addr, long target, uint8_t len, bool tail)
 {
-    if (h->count == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 1024;
-        hit_t *items = realloc(h->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        h->items = items;
-        h->cap = cap;
-    }
+    if (!lgp__grow((void **)&h->items, &h->cap, h->count, sizeof *h->items))
+        return -1;
     h->items[h->count++] = (hit_t){ addr, (uint32_t)target, len, tail };
     return 0;
 }
@@ -202,14 +196,8 @@ static int by_addr(const void *a, const void *b)
 
 static int raw_push(lgp_raws_t *r, const lgp_raw_t *raw)
 {
-    if (r->count == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 1024;
-        lgp_raw_t *items = realloc(r->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        r->items = items;
-        r->cap = cap;
-    }
+    if (!lgp__grow((void **)&r->items, &r->cap, r->count, sizeof *r->items))
+        return -1;
     r->items[r->count++] = *raw;
     return 0;
 }

@@ -63,14 +63,8 @@ int lgp__targets_add(lgp_targets_t *t, const lgp_target_t *target)
 {
     if (lgp__targets_has(t, target->addr, target->is_slot))
         return 0;
-    if (t->count == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        lgp_target_t *items = realloc(t->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        t->items = items;
-        t->cap = cap;
-    }
+    if (!lgp__grow((void **)&t->items, &t->cap, t->count, sizeof *t->items))
+        return -1;
     t->items[t->count++] = *target;
     return 0;
 }
