@@ -234,7 +234,9 @@ void *lg__huge_realloc(void *p, size_t size)
     if (used < kept)
         used = kept;
     if (map_size == old_size) {
+        track(h, false);
         h->used = used;
+        track(h, true);
         lg__count_commit(used - old_used);
         return p;
     }

@@ -79,6 +79,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
         seg = lg__os_map_aligned(LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, &mapped);
         if (!seg)
             return NULL;
+        lg__count_commit(LG_SLICE_SIZE); /* the header; a cached one still has it */
     }
     memset(seg, 0, offsetof(lg_segment_t, pages));
     seg->free_mask = LG_ALL_SLICES;
@@ -87,25 +88,29 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     take_ownership(heap, seg);
     lg__segment_map_set(seg, true);
     lg__count_add(&lg__counters.segments, 1, &lg__counters.segments_peak);
-    lg__count_commit(LG_SLICE_SIZE);
     return seg;
 }
 
+static void segment_unmap(lg_segment_t *seg)
+{
+    lg__os_unmap(seg, LG_SEGMENT_SIZE);
+    lg__count_decommit(LG_SLICE_SIZE);
+}
+
 /* An empty segment goes back to the OS, or to the cache with its data
- * slices purged. */
+ * slices purged (only its header stays resident). */
 void lg__segment_release(lg_segment_t *seg)
 {
     lg__segment_map_set(seg, false);
     lg__count_sub(&lg__counters.segments, 1);
     purge_segment(seg);
-    lg__count_decommit(LG_SLICE_SIZE);
     lg__lock();
     bool keep = cached < LG_SEGMENT_CACHE;
     if (keep)
         cache[cached++] = seg;
     lg__unlock();
     if (!keep)
-        lg__os_unmap(seg, LG_SEGMENT_SIZE);
+        segment_unmap(seg);
 }
 
 void lg__segment_cache_clear(void)
@@ -117,7 +122,7 @@ void lg__segment_cache_clear(void)
     cached = 0;
     lg__unlock();
     for (unsigned i = 0; i < n; i++)
-        lg__os_unmap(drop[i], LG_SEGMENT_SIZE);
+        segment_unmap(drop[i]);
 }
 
 /* ---- spans of slices ---------------------------------------------------- */

@@ -48,6 +48,45 @@ Test(stats, huge_blocks_are_counted_while_live)
     cr_assert_eq(after.huge_bytes, before.huge_bytes);
 }
 
+Test(stats, huge_bytes_return_to_where_they_were_after_realloc_and_free)
+{
+    lg_stats_t before = stats_now();
+    unsigned char *p = malloc(5 * MiB);
+    cr_assert_not_null(p);
+    p = realloc(p, 6 * MiB);   /* within its mapping */
+    cr_assert_not_null(p);
+    p = realloc(p, 40 * MiB);  /* a bigger mapping */
+    cr_assert_not_null(p);
+    p = realloc(p, 9 * MiB);   /* a smaller one */
+    cr_assert_not_null(p);
+    free(p);
+    lg_stats_t after = stats_now();
+    cr_assert_eq(after.huge_blocks, before.huge_blocks);
+    cr_assert_eq(after.huge_bytes, before.huge_bytes, "huge bytes %zu before, %zu after",
+                 before.huge_bytes, after.huge_bytes);
+}
+
+Test(stats, committed_returns_to_where_it_was_after_free_and_collect)
+{
+    lg_collect();
+    lg_stats_t before = stats_now();
+    void *p[200];
+    for (int i = 0; i < 200; i++) {
+        p[i] = malloc((size_t)(i % 7 + 1) * 100000);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 1, 4096);
+    }
+    p[0] = realloc(p[0], 12 * MiB);
+    cr_assert_not_null(p[0]);
+    for (int i = 0; i < 200; i++)
+        free(p[i]);
+    lg_collect();
+    lg_stats_t after = stats_now();
+    cr_assert_leq(after.committed_bytes, before.committed_bytes + MiB,
+                  "committed %zu before, %zu after", before.committed_bytes, after.committed_bytes);
+    cr_assert_leq(after.committed_bytes, after.reserved_bytes);
+}
+
 Test(stats, purged_bytes_grow_when_memory_is_returned)
 {
     lg_stats_t before = stats_now();
