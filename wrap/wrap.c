@@ -6,7 +6,7 @@
  *
  * Also here: where pointers lgmalloc does not own go.  In the pure --wrap
  * link mode (LG_WRAP_ONLY) that is __real_free & co., glibc's functions.
- * In the default mode the program defines malloc itself (define.c), so
+ * In the default mode the program defines malloc itself (below), so
  * __real_free would be lgmalloc again: there, glibc's exported __libc_*
  * functions take them, referenced weakly so that a fully static link,
  * where libc has no other allocator, does not pull glibc's malloc in. */
