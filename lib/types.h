@@ -80,20 +80,23 @@ typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL }
 #define LG_XFREE_NOTIFYING ((uintptr_t)2)
 #define LG_XFREE_FLAGS     ((uintptr_t)3)
 
+/* Two cache lines: the owner's fields, written on every malloc and free,
+ * and the ones other threads write, so a remote free does not take the
+ * owner's line away from it. */
 typedef struct lg_page_s {
     lg_block_t *free;            /* local free list, owner only */
     int32_t     trigger;         /* used + bias, see LG_BIAS_CURRENT */
     uint32_t    block_size;
     uint8_t    *bump;            /* fresh blocks not yet on a free list */
     uint8_t    *end;             /* end of the last whole block */
-    _Atomic(uintptr_t) xfree;    /* blocks freed by other threads | LG_XFREE_FULL */
     struct lg_page_s *next, *prev;     /* class queue */
-    struct lg_page_s *_Atomic xnext;   /* heap's list of pages with remote frees */
     uint32_t    capacity;
     uint8_t     cls;
     uint8_t     state;           /* lg_page_state_t */
     uint8_t     slices;          /* span length */
     uint8_t     first_slice;
+    _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
+    struct lg_page_s *_Atomic xnext;        /* heap's list of pages with remote frees */
 } lg_page_t;
 
 struct lg_segment_s {
