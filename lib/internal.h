@@ -60,7 +60,8 @@ void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 void       lg__segment_purge(lg_heap_t *heap);
 void       lg__segment_abandon_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);
-void       lg__segment_reclaim(lg_heap_t *heap, lg_segment_t *seg, lg_page_t *page);
+bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
+void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);
 void       lg__segment_release(lg_segment_t *seg);
 void       lg__segment_cache_clear(void);
 

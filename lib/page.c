@@ -172,21 +172,28 @@ static void heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
 }
 
 /* Tells the segment's owner that a full page got a block.  A segment with
- * no owner (its thread exited) is adopted by the thread freeing into it. */
+ * no owner (its thread exited) is adopted by the thread freeing into it;
+ * if another thread adopted it first, that one is told. */
 static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 {
     lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
-    if (owner) {
-        heap_push_xpage(owner, page);
-        return;
+    if (!owner) {
+        lg_heap_t *heap = lg__heap;
+        if (heap == &lg__heap_empty)
+            heap = lg__heap_init_thread();
+        if (heap && lg__segment_claim(heap, seg)) {
+            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+            lg__segment_adopt(heap, seg);
+            return;
+        }
+        owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+        if (!owner) {
+            /* abandoned again, or no heap here: the next adopter scans it */
+            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+            return;
+        }
     }
-    lg_heap_t *heap = lg__heap;
-    if (heap == &lg__heap_empty)
-        heap = lg__heap_init_thread();
-    if (heap)
-        lg__segment_reclaim(heap, seg, page);
-    else
-        atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+    heap_push_xpage(owner, page);
 }
 
 void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)

@@ -225,24 +225,21 @@ static void abandoned_push(lg_segment_t *seg)
     lg__count_add(&lg__counters.abandoned, 1, NULL);
 }
 
-/* Takes seg off the abandoned list; false when another thread was first. */
-static bool abandoned_take(lg_segment_t *seg)
+/* Takes seg off the abandoned list and gives it to heap, under lg__lock:
+ * a thread that then finds it gone from the list finds its new owner. */
+static void abandoned_unlink(lg_segment_t *seg, lg_heap_t *heap)
 {
-    lg__lock();
-    bool was = seg->abandoned;
-    if (was) {
-        if (seg->prev)
-            seg->prev->next = seg->next;
-        else
-            abandoned = seg->next;
-        if (seg->next)
-            seg->next->prev = seg->prev;
-        seg->abandoned = false;
-    }
-    lg__unlock();
-    if (was)
-        lg__count_sub(&lg__counters.abandoned, 1);
-    return was;
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        abandoned = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
+    seg->abandoned = false;
+    seg->owner = heap->owner;
+    atomic_store_explicit(&seg->heap, heap, memory_order_release);
+    lg__count_sub(&lg__counters.abandoned, 1);
 }
 
 /* At thread exit: every segment still holding blocks is left for other
@@ -275,11 +272,12 @@ void lg__segment_abandon_all(lg_heap_t *heap)
     heap->dirty_slices = 0;
 }
 
-/* Makes seg the heap's: its pages are counted again and join the heap's
- * queues; empty ones are retired (and the segment released if all are). */
-static void adopt(lg_heap_t *heap, lg_segment_t *seg)
+/* Makes a segment taken off the abandoned list the heap's: its pages are
+ * counted again and join the heap's queues; empty ones are retired (and
+ * the segment released if all are). */
+void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
 {
-    take_ownership(heap, seg);
+    heap_link(heap, seg);
     /* retiring the last page releases the segment: count, do not look */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
         while (seg->slice_page[i] == &lg__page_invalid)
@@ -293,22 +291,28 @@ static void adopt(lg_heap_t *heap, lg_segment_t *seg)
 /* Adopts the most recently abandoned segment; false when there is none. */
 bool lg__segment_adopt_one(lg_heap_t *heap)
 {
+    /* under one lock: once it is let go, another thread may adopt the
+     * segment, empty it and unmap it */
     lg__lock();
     lg_segment_t *seg = abandoned;
+    if (seg)
+        abandoned_unlink(seg, heap);
     lg__unlock();
-    if (!seg || !abandoned_take(seg))
-        return seg != NULL; /* lost a race: there may be more */
-    adopt(heap, seg);
+    if (!seg)
+        return false;
+    lg__segment_adopt(heap, seg);
     return true;
 }
 
-/* A thread freed into a page of an abandoned segment: it adopts the
- * segment, unless another thread did first.  `page` is the page it is
- * notifying about, marked NOTIFYING so nobody retires it meanwhile. */
-void lg__segment_reclaim(lg_heap_t *heap, lg_segment_t *seg, lg_page_t *page)
+/* Claims seg for heap if it is still abandoned (then the caller adopts
+ * it); false when another thread claimed it first.  The caller must know
+ * seg is still mapped: it holds a NOTIFYING page of it. */
+bool lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg)
 {
-    bool mine = abandoned_take(seg);
-    atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+    lg__lock();
+    bool mine = seg->abandoned;
     if (mine)
-        adopt(heap, seg);
+        abandoned_unlink(seg, heap);
+    lg__unlock();
+    return mine;
 }
