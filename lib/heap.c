@@ -20,7 +20,8 @@ lg_heap_t lg__heap_empty = {
 __thread lg_heap_t *lg__heap __attribute__((tls_model("initial-exec"))) = &lg__heap_empty;
 
 static pthread_key_t heap_key;
-static lg_heap_t *heaps_unused;   /* under lg__lock */
+static lg_heap_t *heaps_unused;   /* under lg__lock, linked by next_heap */
+static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
 
 /* The current page of a class, also under every granule that maps to it. */
 void lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page)
@@ -98,12 +99,27 @@ static lg_heap_t *heap_struct_new(void)
     return &batch[0];
 }
 
-static void heap_struct_free(lg_heap_t *heap)
+static void in_use_link(lg_heap_t *heap)
 {
-    lg__lock();
+    heap->prev_heap = NULL;
+    heap->next_heap = heaps_in_use;
+    if (heaps_in_use)
+        heaps_in_use->prev_heap = heap;
+    heaps_in_use = heap;
+}
+
+/* Off the list of heaps in use and back to the pool, under lg__lock. */
+static void heap_struct_release(lg_heap_t *heap)
+{
+    if (heap->prev_heap)
+        heap->prev_heap->next_heap = heap->next_heap;
+    else
+        heaps_in_use = heap->next_heap;
+    if (heap->next_heap)
+        heap->next_heap->prev_heap = heap->prev_heap;
     heap->next_heap = heaps_unused;
     heaps_unused = heap;
-    lg__unlock();
+    lg__count_sub(&lg__counters.threads_live, 1);
 }
 
 /* ---- thread start and exit ----------------------------------------------- */
@@ -115,8 +131,31 @@ static void heap_thread_exit(void *arg)
     lg__heap_close_xpages(heap);
     lg__heap_collect(heap, true);
     lg__segment_abandon_all(heap);
-    lg__count_sub(&lg__counters.threads_live, 1);
-    heap_struct_free(heap);
+    lg__lock();
+    heap_struct_release(heap);
+    lg__unlock();
+}
+
+/* In a forked child only the forking thread runs, and glibc gives the
+ * stacks, so the thread ids, of the others to the child's new threads: no
+ * segment may go on naming them.  Their heaps are left as at thread exit,
+ * their segments abandoned for the child's threads to adopt.  (The
+ * child's lock is fresh; no other thread can take it.) */
+void lg__heap_after_fork(void)
+{
+    lg_heap_t *heap = heaps_in_use;
+    while (heap) {
+        lg_heap_t *next = heap->next_heap;
+        if (heap != lg__heap) {
+            /* pages waiting on its remote list: nobody will drain them */
+            lg_page_t *page = atomic_exchange_explicit(&heap->xpages, NULL, memory_order_relaxed);
+            for (; page && page != LG_XPAGES_CLOSED; page = atomic_load_explicit(&page->xnext, memory_order_relaxed))
+                atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_relaxed);
+            lg__segment_abandon_all(heap);
+            heap_struct_release(heap);
+        }
+        heap = next;
+    }
 }
 
 void lg__heap_process_init(void)
@@ -134,6 +173,9 @@ lg_heap_t *lg__heap_init_thread(void)
     for (size_t c = 0; c < LG_CLASSES; c++)
         lg__heap_set_current(heap, c, &lg__page_empty);
     heap->owner = lg__thread_id();
+    lg__lock();
+    in_use_link(heap);
+    lg__unlock();
     /* set before pthread_setspecific, which may itself allocate */
     lg__heap = heap;
     pthread_setspecific(heap_key, heap);

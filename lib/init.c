@@ -16,11 +16,15 @@ void lg__unlock(void) { pthread_mutex_unlock(&global_lock); }
 
 /* fork(): hold the lock across it so the child never inherits it taken.
  * The child keeps the forking thread's heap (the thread id is unchanged);
- * the heaps of threads that do not exist in the child stay as they were,
- * and blocks the child frees into them wait on their remote lists. */
+ * the heaps of the threads that do not exist in the child are abandoned. */
 static void fork_prepare(void) { lg__lock(); }
 static void fork_parent(void) { lg__unlock(); }
-static void fork_child(void) { pthread_mutex_init(&global_lock, NULL); }
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&global_lock, NULL);
+    lg__heap_after_fork();
+}
 
 /* Process start-up, on the first allocation of any thread.  Registering
  * the fork handlers may allocate: that recursive call finds the classes

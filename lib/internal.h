@@ -74,6 +74,7 @@ void  lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
 void  lg__page_mark_full(lg_page_t *page);
 void  lg__heap_drain_xpages(lg_heap_t *heap);
 void  lg__heap_close_xpages(lg_heap_t *heap);
+#define LG_XPAGES_CLOSED ((lg_page_t *)1) /* heap->xpages of a heap whose thread exits */
 void  lg__heap_collect(lg_heap_t *heap, bool all);
 
 lg_inline size_t lg__page_used(const lg_page_t *page)
@@ -92,6 +93,7 @@ extern lg_page_t lg__page_empty;   /* the current page of every class of an empt
 extern lg_page_t lg__page_invalid; /* what free slices map to: freeing into one is an error */
 lg_heap_t *lg__heap_init_thread(void);
 void       lg__heap_process_init(void);
+void       lg__heap_after_fork(void);
 void       lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page);
 void       lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page);
 void       lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page);

@@ -6,7 +6,6 @@
 #include <errno.h>
 
 #define LG_EXTEND_BYTES 4096  /* carve fresh blocks an OS page at a time */
-#define LG_XPAGES_CLOSED ((lg_page_t *)1)
 
 static bool page_has_room(const lg_page_t *page)
 {

@@ -201,3 +201,96 @@ Test(fork, grandchild_allocates_after_two_forks_under_load)
     expect_child_ok(pid);
     stop_busy(t, 2, &pool);
 }
+
+/* ---- the child's threads take the place of the parent's ----------------- */
+
+#define PARENT_THREADS 4
+#define PARENT_BLOCKS  3000
+
+static unsigned char *parent_blocks[PARENT_THREADS][PARENT_BLOCKS];
+static pthread_barrier_t allocated, forked;
+
+static size_t block_size(int t, int i)
+{
+    return (size_t)1 + (size_t)(t * 7919 + i * 131) % 3000;
+}
+
+static void *parent_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < PARENT_BLOCKS; i++) {
+        parent_blocks[t][i] = malloc(block_size(t, i));
+        if (parent_blocks[t][i] == NULL)
+            abort();
+        memset(parent_blocks[t][i], t + 1, block_size(t, i));
+    }
+    pthread_barrier_wait(&allocated);
+    pthread_barrier_wait(&forked); /* alive at the fork */
+    for (int i = 0; i < PARENT_BLOCKS; i++)
+        free(parent_blocks[t][i]);
+    return NULL;
+}
+
+/* In the child, glibc hands the stacks of the parent's threads, and so
+ * their thread ids, to new threads.  Each frees a share of the blocks of
+ * every one of the parent's threads (so also of the one whose id it has),
+ * then allocates and frees blocks of its own. */
+static void *child_heir(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int owner = 0; owner < PARENT_THREADS; owner++) {
+        for (int i = t; i < PARENT_BLOCKS; i += PARENT_THREADS) {
+            unsigned char *p = parent_blocks[owner][i];
+            if (p[0] != owner + 1 || p[block_size(owner, i) - 1] != owner + 1)
+                return (void *)1;
+            free(p);
+        }
+    }
+    unsigned char *own[500];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 500; i++) {
+            size_t n = block_size(t + 1, i + round);
+            own[i] = malloc(n);
+            if (own[i] == NULL)
+                return (void *)2;
+            memset(own[i], 0x40 + i % 64, n);
+        }
+        for (int i = 0; i < 500; i++) {
+            if (own[i][0] != 0x40 + i % 64)
+                return (void *)3;
+            free(own[i]);
+        }
+    }
+    return NULL;
+}
+
+Test(fork, child_threads_that_inherit_thread_ids_free_the_parents_blocks)
+{
+    pthread_t t[PARENT_THREADS];
+    pthread_barrier_init(&allocated, NULL, PARENT_THREADS + 1);
+    pthread_barrier_init(&forked, NULL, PARENT_THREADS + 1);
+    for (int i = 0; i < PARENT_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, parent_thread, (void *)(intptr_t)i), 0);
+    pthread_barrier_wait(&allocated);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20);
+        pthread_t heirs[PARENT_THREADS];
+        for (int i = 0; i < PARENT_THREADS; i++)
+            if (pthread_create(&heirs[i], NULL, child_heir, (void *)(intptr_t)i) != 0)
+                _exit(5);
+        for (int i = 0; i < PARENT_THREADS; i++) {
+            void *ret = (void *)-1;
+            pthread_join(heirs[i], &ret);
+            if (ret != NULL)
+                _exit(10 + (int)(intptr_t)ret);
+        }
+        lg_stats_t s;
+        lg_stats_get(&s);
+        _exit(s.threads_live == 1 ? 0 : 20); /* the parent's threads' heaps let go */
+    }
+    pthread_barrier_wait(&forked);
+    for (int i = 0; i < PARENT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    expect_child_ok(pid);
+}
