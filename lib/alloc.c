@@ -92,9 +92,10 @@ static void *alloc_aligned(size_t align, size_t size)
     size_t need = size < align ? align : size;
     if (align <= LG_SLICE_SIZE && need <= LG_CLASS_MAX) {
         size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
-        while (cls < LG_CLASSES_STD && lg__class_size[cls] % align != 0)
+        /* classes are in increasing size: the first multiple of align fits */
+        while (cls < lg__class_count && lg__class_size[cls] % align != 0)
             cls++;
-        if (cls < LG_CLASSES_STD)
+        if (cls < lg__class_count)
             return lg_malloc(lg__class_size[cls]);
     }
     return lg__huge_alloc(size, align, false);

@@ -52,8 +52,7 @@
 #define LG_DIRECT_MAX    ((size_t)1024)     /* sizes up to here: page straight from the heap */
 #define LG_TABLE_MAX     ((size_t)16 << 10) /* sizes up to here: class by table */
 #define LG_CLASS_MAX     ((size_t)512 << 10) /* larger requests are huge blocks */
-#define LG_CLASSES_STD   56   /* standard classes, 16 B .. 512 KiB */
-#define LG_CLASSES       80   /* room for exact-fit classes from prediction */
+#define LG_CLASSES       80   /* 56 standard ones, and room for exact-fit classes */
 
 /* A page's trigger counter is used + bias; free() takes the slow path only
  * when it reaches zero.  The bias makes the one counter serve two events:
