@@ -65,6 +65,49 @@ typedef struct lg_stats_s {
 LG_API void lg_stats_get(lg_stats_t *out);
 LG_API void lg_stats_print(FILE *out);
 
+/* Per size class.  Pages held are counted always; requests, live and
+ * peak bytes only while statistics are on: LGMALLOC_STATS=1 in the
+ * environment at start-up (it also prints all of this at exit).  With them
+ * on, every malloc and free takes a counting path, a few nanoseconds. */
+typedef struct lg_class_stats_s {
+    size_t block_size;        /* bytes of each block of the class */
+    size_t requests;          /* allocations served from the class */
+    size_t requested_bytes;   /* sum of the sizes asked for */
+    size_t wasted_bytes;      /* requests * block_size - requested_bytes */
+    size_t live_bytes;        /* blocks in use now, times block_size */
+    size_t peak_bytes;        /* the most live_bytes at any time */
+    size_t held_bytes;        /* bytes of the pages the class holds now */
+    size_t held_peak_bytes;   /* the most it ever held */
+    int    exact;             /* an exact-fit class made for a predicted size */
+} lg_class_stats_t;
+
+/* Fills out[0..max) with the classes that served anything and returns how
+ * many there are (which may be more than max). */
+LG_API size_t lg_class_stats_get(lg_class_stats_t *out, size_t max);
+/* Nonzero when LGMALLOC_STATS turned the counting on. */
+LG_API int    lg_stats_enabled(void);
+
+/* What call-site prediction did (all 0 when the program has none). */
+typedef struct lg_predict_stats_s {
+    size_t sites;             /* allocation call sites found in the program */
+    size_t sites_sized;       /* of which a size was predicted with high confidence */
+    size_t exact_classes;     /* exact-fit classes added for predicted sizes */
+    size_t prepared_classes;  /* classes a new thread prepares ahead */
+    size_t patched_sites;     /* call sites sent straight to their class's entry */
+    size_t hits;              /* allocations of the size their site predicts (stats on) */
+    size_t misses;            /* allocations at a predicted site of another size (stats on) */
+} lg_predict_stats_t;
+LG_API void lg_predict_stats_get(lg_predict_stats_t *out);
+
+/* A cap on the memory lgmalloc holds from the OS (committed bytes: pages
+ * with blocks, free pages not yet returned, huge blocks).  An allocation
+ * that would pass the cap returns what it can to the OS first, then fails:
+ * NULL with errno ENOMEM (C++ new: std::bad_alloc).  0 lifts the cap.
+ * LGMALLOC_LIMIT=64M (K, M, G suffixes) sets it at start-up.  Returns the
+ * previous cap. */
+LG_API size_t lg_set_limit(size_t bytes);
+LG_API size_t lg_get_limit(void);
+
 #ifdef __cplusplus
 }
 #endif

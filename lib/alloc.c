@@ -50,7 +50,12 @@ void *lg_realloc(void *p, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        size_t usable = lg__page_of(lg__segment_of(p), p)->block_size;
+        lg_page_t *page = lg__page_of(lg__segment_of(p), p);
+        if (lg_unlikely(!lg__block_start(page, p)))
+            lg__free_invalid(page, p);
+        if (lg_unlikely(((lg_block_t *)p)->key == lg__free_key))
+            lg__fatal("realloc(): %p is free already (use after free)", p);
+        size_t usable = page->block_size;
         /* in place unless it no longer fits or would waste over half */
         if (size <= usable && size >= usable / 2)
             return p;
@@ -80,10 +85,11 @@ static bool is_power_of_two(size_t x) { return x && !(x & (x - 1)); }
 
 /* `align` is a power of two.  Blocks of a class whose size is a multiple of
  * `align` are all aligned to it (pages start on 64 KiB boundaries), so
- * most aligned requests are ordinary blocks of a suitable class. */
+ * most aligned requests are ordinary blocks of a suitable class.  Every
+ * block is 8-aligned, the standard classes' 16-aligned. */
 static void *alloc_aligned(size_t align, size_t size)
 {
-    if (align <= LG_ALIGN)
+    if (align <= LG_GRANULE)
         return lg_malloc(size);
     if (size > PTRDIFF_MAX) {
         errno = ENOMEM;
@@ -91,12 +97,11 @@ static void *alloc_aligned(size_t align, size_t size)
     }
     size_t need = size < align ? align : size;
     if (align <= LG_SLICE_SIZE && need <= LG_CLASS_MAX) {
-        size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
-        /* classes are in increasing size: the first multiple of align fits */
-        while (cls < lg__class_count && lg__class_size[cls] % align != 0)
-            cls++;
-        if (cls < lg__class_count)
-            return lg_malloc(lg__class_size[cls]);
+        /* the standard classes, smallest first (an exact-fit class may be
+         * only 8-aligned): the first multiple of align that fits */
+        for (size_t cls = 0; cls < lg__class_std_count; cls++)
+            if (lg__class_size[cls] >= need && lg__class_size[cls] % align == 0)
+                return lg_malloc(lg__class_size[cls]);
     }
     return lg__huge_alloc(size, align, false);
 }

@@ -1,11 +1,13 @@
 /* Size classes: 16-byte steps up to 128 bytes, then four classes per
- * doubling up to LG_CLASS_MAX, so rounding wastes at most a quarter. */
+ * doubling up to LG_CLASS_MAX, so rounding wastes at most a quarter; and,
+ * after them, exact-fit classes for sizes the prediction found. */
 #include "internal.h"
 
-uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_ALIGN + 1];
+uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_GRANULE + 1];
 uint32_t lg__class_size[LG_CLASSES];
 uint8_t  lg__class_slices[LG_CLASSES];
-unsigned lg__class_count;
+_Atomic unsigned lg__class_count;
+unsigned lg__class_std_count;
 uint16_t lg__class_granule_lo[LG_CLASSES];
 
 /* Slices for a page of this block size: enough for a few blocks, and among
@@ -43,14 +45,42 @@ void lg__classes_init(void)
     for (size_t base = 128; base < LG_CLASS_MAX; base *= 2)
         for (size_t i = 1; i <= 4; i++)
             lg__class_size[n++] = (uint32_t)(base + i * base / 4);
-    lg__class_count = n;
+    lg__class_std_count = n;
     for (unsigned c = 0; c < n; c++)
         lg__class_slices[c] = page_slices_for(lg__class_size[c]);
 
     unsigned c = 0;
-    for (size_t g = 0; g <= LG_TABLE_MAX / LG_ALIGN; g++) {
-        if (lg__class_size[c] < g * LG_ALIGN)
+    for (size_t g = 0; g <= LG_TABLE_MAX / LG_GRANULE; g++) {
+        if (lg__class_size[c] < g * LG_GRANULE)
             lg__class_granule_lo[++c] = (uint16_t)g;
         lg__class_of_granule[g] = (uint8_t)c;
     }
+    atomic_store_explicit(&lg__class_count, n, memory_order_release);
+}
+
+/* An exact-fit class of `block` bytes (a multiple of LG_GRANULE, at most
+ * LG_TABLE_MAX) takes the granules up to its size from the larger class
+ * that served them.  Under lg__lock.  Other threads may read the table
+ * meanwhile: a granule they see unchanged maps to the larger class, whose
+ * blocks fit too.  Returns the new class, or LG_CLASSES when there is no
+ * room or the size has a class already. */
+size_t lg__class_add_exact(size_t block)
+{
+    unsigned n = atomic_load_explicit(&lg__class_count, memory_order_relaxed);
+    size_t top = block / LG_GRANULE;
+    size_t old = lg__class_of_granule[top];
+    if (n == LG_CLASSES || lg__class_size[old] == block)
+        return LG_CLASSES;
+    lg__class_size[n] = (uint32_t)block;
+    lg__class_slices[n] = page_slices_for(block);
+    size_t g = top;
+    while (g > 0 && lg__class_of_granule[g - 1] == old)
+        g--;
+    lg__class_granule_lo[n] = (uint16_t)g;
+    lg__class_granule_lo[old] = (uint16_t)(top + 1);
+    /* the class exists before any granule leads to it */
+    atomic_store_explicit(&lg__class_count, n + 1, memory_order_release);
+    for (; g <= top; g++)
+        __atomic_store_n(&lg__class_of_granule[g], (uint8_t)n, __ATOMIC_RELEASE);
+    return n;
 }

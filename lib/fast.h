@@ -12,12 +12,18 @@
 
 #include "types.h"
 
-extern __thread lg_heap_t *lg__heap __attribute__((tls_model("initial-exec")));
+extern __thread lg_heap_t *lg__heap __attribute__((tls_model("local-exec")));
 
 void *lg__malloc_generic(size_t size);
 void  lg__free_slow(lg_page_t *page);
 void  lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block);
 void  lg__free_not_in_segment(void *p);
+/* These two never return (they abort); not declared _Noreturn so that the
+ * fast path reaches them with a jump and needs no stack frame. */
+void  lg__free_invalid(const lg_page_t *page, const void *p);
+void  lg__free_double(const void *p);
+
+extern uintptr_t lg__free_key;   /* random, nonzero: marks free blocks */
 
 /* ---- thread identity ---------------------------------------------------- */
 
@@ -72,15 +78,50 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 lg_inline void *lg__malloc_fast(size_t size)
 {
     if (lg_likely(size <= LG_DIRECT_MAX)) {
-        lg_page_t *page = lg__heap->direct[(size + LG_ALIGN - 1) / LG_ALIGN];
+        lg_page_t *page = lg__heap->direct[(size + LG_GRANULE - 1) / LG_GRANULE];
         lg_block_t *block = page->free;
         if (lg_likely(block != NULL)) {
             page->free = block->next;
             page->trigger++;
+            block->key = 0;
             return block;
         }
     }
     return lg__malloc_generic(size);
+}
+
+lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
+{
+    block->next = page->free;
+    page->free = block;
+    if (lg_unlikely(--page->trigger == 0))
+        lg__free_slow(page);
+}
+
+/* The short path of a call site whose size was predicted: the class is
+ * known, so no size-to-class step.  The size is still checked against the
+ * block size (an empty heap's page has block size 0), so a wrong
+ * prediction costs time, never a misplaced block. */
+lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
+{
+    lg_page_t *page = lg__heap->current[cls];
+    if (lg_likely(size <= page->block_size)) {
+        lg_block_t *block = page->free;
+        if (lg_likely(block != NULL)) {
+            page->free = block->next;
+            page->trigger++;
+            block->key = 0;
+            return block;
+        }
+    }
+    return lg__malloc_generic(size);
+}
+
+/* Misuse caught on every free: a pointer that is not a block start of its
+ * page (or lies in no page), and a block that is free already. */
+lg_inline bool lg__block_start(const lg_page_t *page, const void *p)
+{
+    return (uintptr_t)p * page->div_mul - page->div_base < page->div_mul;
 }
 
 lg_inline void lg__free_fast(void *p)
@@ -89,11 +130,18 @@ lg_inline void lg__free_fast(void *p)
         lg_segment_t *seg = lg__segment_of(p);
         lg_page_t *page = lg__page_of(seg, p);
         lg_block_t *block = p;
+        uintptr_t key = lg__free_key;
+        if (lg_unlikely(!lg__block_start(page, p))) {
+            lg__free_invalid(page, p);
+            return;
+        }
+        if (lg_unlikely(block->key == key)) {
+            lg__free_double(p);
+            return;
+        }
+        block->key = key;
         if (lg_likely(seg->owner == lg__thread_id())) {
-            block->next = page->free;
-            page->free = block;
-            if (lg_unlikely(--page->trigger == 0))
-                lg__free_slow(page);
+            lg__free_local(page, block);
             return;
         }
         lg__free_remote(seg, page, block);

@@ -12,6 +12,23 @@ void lg__free_not_in_segment(void *p)
         lg__foreign_free(p);
 }
 
+_Noreturn void lg__free_invalid(const lg_page_t *page, const void *p)
+{
+    if (page->div_mul == 0)
+        lg__fatal("free()/realloc(): invalid pointer %p: inside lgmalloc's memory but in no block "
+                  "(freed twice, or never allocated)", p);
+    const uint8_t *start = lg__page_start(lg__segment_of(p), page);
+    size_t offset = (size_t)((const uint8_t *)p - start) % page->block_size;
+    lg__fatal("free()/realloc(): invalid pointer %p: %zu bytes into a block of %zu bytes at %p "
+              "(not a pointer malloc returned)", p, offset, page->block_size,
+              (const void *)((const uint8_t *)p - offset));
+}
+
+_Noreturn void lg__free_double(const void *p)
+{
+    lg__fatal("free(): double free of %p (the block is free already)", p);
+}
+
 void lg_free(void *p)
 {
     lg__free_fast(p);

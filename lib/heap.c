@@ -1,4 +1,4 @@
-/* Heaps: one per thread, reached through initial-exec TLS; created on a
+/* Heaps: one per thread, reached through local-exec TLS; created on a
  * thread's first allocation and handed on when the thread exits. */
 #include "internal.h"
 
@@ -9,15 +9,15 @@
  * is empty, so the first malloc of each class takes the slow path. */
 lg_page_t lg__page_empty;
 
-/* Free slices point here; a free into one fails its trigger at once. */
-lg_page_t lg__page_invalid = { .trigger = 1, .state = LG_PAGE_FULL };
+/* Free slices point here; no pointer passes its block-start test. */
+lg_page_t lg__page_invalid = { .state = LG_PAGE_FULL };
 
 lg_heap_t lg__heap_empty = {
-    .direct = { [0 ... LG_DIRECT_MAX / LG_ALIGN] = &lg__page_empty },
+    .direct = { [0 ... LG_DIRECT_MAX / LG_GRANULE] = &lg__page_empty },
     .current = { [0 ... LG_CLASSES - 1] = &lg__page_empty },
 };
 
-__thread lg_heap_t *lg__heap __attribute__((tls_model("initial-exec"))) = &lg__heap_empty;
+__thread lg_heap_t *lg__heap __attribute__((tls_model("local-exec"))) = &lg__heap_empty;
 
 static pthread_key_t heap_key;
 static lg_heap_t *heaps_unused;   /* under lg__lock, linked by next_heap */
@@ -27,8 +27,10 @@ static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
 void lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page)
 {
     heap->current[cls] = page;
+    if (lg__stats_on)
+        return; /* every malloc counts, in the generic path */
     for (size_t g = lg__class_granule_lo[cls];
-         g <= LG_DIRECT_MAX / LG_ALIGN && lg__class_of_granule[g] == cls; g++)
+         g <= LG_DIRECT_MAX / LG_GRANULE && lg__class_of_granule[g] == cls; g++)
         heap->direct[g] = page;
 }
 
@@ -169,10 +171,8 @@ lg_heap_t *lg__heap_init_thread(void)
     lg_heap_t *heap = heap_struct_new();
     if (!heap)
         return NULL;
-    memset(heap, 0, sizeof *heap);
-    for (size_t c = 0; c < LG_CLASSES; c++)
-        lg__heap_set_current(heap, c, &lg__page_empty);
-    heap->owner = lg__thread_id();
+    memcpy(heap, &lg__heap_empty, sizeof *heap);
+    heap->owner = lg__thread_id() | (lg__stats_on ? LG_OWNER_COUNTED : 0);
     lg__lock();
     in_use_link(heap);
     lg__unlock();
@@ -181,6 +181,7 @@ lg_heap_t *lg__heap_init_thread(void)
     pthread_setspecific(heap_key, heap);
     lg__count_add(&lg__counters.threads_live, 1, NULL);
     lg__count_add(&lg__counters.threads_seen, 1, NULL);
+    lg__route_prepare_heap(heap);
     return heap;
 }
 

@@ -171,6 +171,8 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
     }
     size_t map_size = units_for(offset + size), mapped, used = pages_for(offset + size);
     size_t resident = 0;
+    if (!lg__limit_allows(NULL, used))
+        return NULL;
     uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, &resident) : NULL;
     if (base) {
         /* beyond what was resident the mapping still reads as zeros */
@@ -233,6 +235,8 @@ void *lg__huge_realloc(void *p, size_t size)
     size_t kept = old_used < map_size ? old_used : map_size;
     if (used < kept)
         used = kept;
+    if (used > old_used && !lg__limit_allows(NULL, used - old_used))
+        return NULL;
     if (map_size == old_size) {
         track(h, false);
         h->used = used;

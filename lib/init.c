@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 /* The one lock: the abandoned list, the segment cache and the pool of heap
@@ -26,6 +28,20 @@ static void fork_child(void)
     lg__heap_after_fork();
 }
 
+uintptr_t lg__free_key;
+
+/* Random, so no program can write the mark of a free block by accident;
+ * from the kernel's AT_RANDOM bytes, which cost no system call. */
+static uintptr_t free_key_new(void)
+{
+    uintptr_t key = 0;
+    const void *random = (const void *)getauxval(AT_RANDOM);
+    if (random)
+        memcpy(&key, (const uint8_t *)random + 8, sizeof key);
+    key ^= (uintptr_t)&key * 0x9e3779b97f4a7c15u; /* the stack address, if there is no AT_RANDOM */
+    return key | 1;                               /* never 0, what malloc writes */
+}
+
 /* Process start-up, on the first allocation of any thread.  Registering
  * the fork handlers may allocate: that recursive call finds the classes
  * and the thread key ready, and goes on while `initializing` is its own. */
@@ -42,6 +58,9 @@ void lg__process_init(void)
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
         atomic_store_explicit(&initializing, lg__thread_id(), memory_order_relaxed);
+        lg__free_key = free_key_new();
+        lg__stats_init();
+        lg__limit_init();
         lg__classes_init();
         lg__heap_process_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);

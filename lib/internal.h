@@ -17,18 +17,27 @@ lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page
 
 /* ---- size classes (classes.c) ------------------------------------------- */
 
-extern uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_ALIGN + 1];
+extern uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_GRANULE + 1];
 extern uint32_t lg__class_size[LG_CLASSES];
 extern uint8_t  lg__class_slices[LG_CLASSES];
-extern unsigned lg__class_count;
+extern _Atomic unsigned lg__class_count;  /* grows when exact-fit classes are added */
+extern unsigned lg__class_std_count;      /* the standard classes come first */
 extern uint16_t lg__class_granule_lo[LG_CLASSES]; /* first granule that maps to the class */
 
 lg_inline size_t lg__class_of(size_t size)
 {
-    return lg__class_of_granule[(size + LG_ALIGN - 1) / LG_ALIGN];
+    return lg__class_of_granule[(size + LG_GRANULE - 1) / LG_GRANULE];
 }
 size_t lg__class_of_large(size_t size);   /* LG_TABLE_MAX < size <= LG_CLASS_MAX */
 void   lg__classes_init(void);
+size_t lg__class_add_exact(size_t block);
+/* Pages held per class (stats.c), counted as pages come and go. */
+void   lg__stats_page(size_t cls, size_t bytes, bool added);
+/* Counts a malloc seen by the generic path against its call site. */
+void   lg__route_observe(uintptr_t ret, size_t size);
+/* A new heap's pages for the predicted classes (route.c, page.c). */
+void   lg__route_prepare_heap(lg_heap_t *heap);
+void   lg__page_prepare(lg_heap_t *heap, size_t cls);
 
 /* ---- the OS (os.c) ------------------------------------------------------ */
 
@@ -52,6 +61,25 @@ void lg__count_sub(_Atomic size_t *c, size_t n);
  * slices not yet purged; what the OS may hold resident for us. */
 void lg__count_commit(size_t bytes);
 void lg__count_decommit(size_t bytes);
+
+/* ---- the cap on committed memory (limit.c) ------------------------------ */
+
+/* May `bytes` more be committed?  Near the cap this first purges the
+ * heap (may be NULL) and the caches; false sets errno to ENOMEM. */
+bool lg__limit_allows(lg_heap_t *heap, size_t bytes);
+void lg__limit_init(void);
+
+/* ---- per-class statistics (stats.c), with LGMALLOC_STATS only ----------- */
+
+/* Read at start-up; when set, every malloc takes lg__malloc_generic (the
+ * heaps' direct[] stays empty) and every free of a block of this thread
+ * takes lg__free_remote (the heaps' owner ids carry LG_OWNER_COUNTED), and
+ * both count. */
+extern bool lg__stats_on;
+#define LG_OWNER_COUNTED ((uintptr_t)1)
+void lg__stats_init(void);
+void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret);
+void lg__stats_free(const lg_page_t *page);
 
 /* ---- segments (segment.c) ----------------------------------------------- */
 

@@ -197,8 +197,11 @@ static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 
 void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
 {
-    if (lg_unlikely(page == &lg__page_invalid))
-        lg__fatal("free(): invalid pointer %p (inside lgmalloc memory, but in no page)", (void *)block);
+    if (lg_unlikely(seg->owner == (lg__thread_id() | LG_OWNER_COUNTED))) {
+        lg__stats_free(page); /* statistics on: a local free, counted */
+        lg__free_local(page, block);
+        return;
+    }
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed), next;
     do {
         block->next = (lg_block_t *)(x & ~LG_XFREE_FLAGS);
@@ -245,8 +248,6 @@ void lg__heap_close_xpages(lg_heap_t *heap)
 /* Called when a local free brought a page's trigger to zero. */
 void lg__free_slow(lg_page_t *page)
 {
-    if (lg_unlikely(page == &lg__page_invalid))
-        lg__fatal("free(): invalid pointer %p (inside lgmalloc memory, but in no page)", (void *)page->free);
     lg_heap_t *heap = lg__heap;
     if (page->state == LG_PAGE_FULL) {
         /* first free into a full page: back into its queue */
@@ -325,7 +326,18 @@ void *lg__malloc_generic(size_t size)
     lg_block_t *block = page->free;
     page->free = block->next;
     page->trigger++;
+    block->key = 0;
+    if (lg_unlikely(lg__stats_on))
+        lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0));
     return block;
+}
+
+/* A page for the class made current ahead of the first malloc, with its
+ * first blocks carved (see lg_route_prepare). */
+void lg__page_prepare(lg_heap_t *heap, size_t cls)
+{
+    if (heap->current[cls] == &lg__page_empty)
+        page_find(heap, cls);
 }
 
 /* Returns what it can of the heap to its segments and the OS: `all` also

@@ -76,6 +76,8 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     lg__unlock();
     if (!seg) {
         size_t mapped;
+        if (!lg__limit_allows(heap, LG_SLICE_SIZE))
+            return NULL;
         seg = lg__os_map_aligned(LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, &mapped);
         if (!seg)
             return NULL;
@@ -158,22 +160,27 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     seg->dirty_mask &= ~span;
     seg->pages_used++;
     memset(page, 0, sizeof *page);
-    page->block_size = (uint32_t)block;
+    page->block_size = block;
     page->capacity = (uint32_t)capacity;
     page->cls = (uint8_t)cls;
     page->slices = (uint8_t)k;
     page->first_slice = (uint8_t)first;
     page->bump = lg__page_start(seg, page);
     page->end = page->bump + capacity * block;
+    page->div_mul = UINT64_MAX / block + 1;
+    page->div_base = (uintptr_t)page->bump * page->div_mul;
     for (unsigned i = first; i < first + k; i++)
         seg->slice_page[i] = page;
     lg__count_add(&lg__counters.pages_in_use, 1, NULL);
+    lg__stats_page(cls, (size_t)k << LG_SLICE_SHIFT, true);
     return page;
 }
 
 lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
 {
     unsigned k = lg__class_slices[cls];
+    if (!lg__limit_allows(heap, (size_t)k << LG_SLICE_SHIFT))
+        return NULL;
     do {
         for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
             int first = find_span(seg, k);
@@ -201,6 +208,7 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
     lg__count_decommit((size_t)(k - dirty) << LG_SLICE_SHIFT);
     seg->pages_used--;
     lg__count_sub(&lg__counters.pages_in_use, 1);
+    lg__stats_page(page->cls, (size_t)k << LG_SLICE_SHIFT, false);
     if (seg->pages_used == 0) {
         heap->dirty_slices -= (size_t)__builtin_popcountll(seg->dirty_mask);
         heap_unlink(heap, seg);

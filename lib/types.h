@@ -17,7 +17,7 @@
  *            `lg__class_of` maps a size to its class in one table lookup.
  *   heap     per-thread state: for every class the current page and a queue
  *            of pages with room, the segments the thread owns.  Reached
- *            through initial-exec TLS, so malloc and free take no lock.
+ *            through local-exec TLS (the archive is for executables), so malloc and free take no lock.
  *   huge     a block too large for a class, mapped on its own in whole
  *            4 MiB units, with a small header at the start of its first
  *            unit; returned with munmap on free.
@@ -48,7 +48,9 @@
 #define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
 #define LG_ADDRESS_BITS  47
 
-#define LG_ALIGN         16   /* every block is aligned to this */
+#define LG_ALIGN         16   /* blocks of the standard classes are aligned to this */
+#define LG_GRANULE       8    /* size steps of the class table: exact-fit classes are
+                                 multiples of 8 (so 8-aligned, like any object of their size) */
 #define LG_DIRECT_MAX    ((size_t)1024)     /* sizes up to here: page straight from the heap */
 #define LG_TABLE_MAX     ((size_t)16 << 10) /* sizes up to here: class by table */
 #define LG_CLASS_MAX     ((size_t)512 << 10) /* larger requests are huge blocks */
@@ -63,7 +65,13 @@
  *                 page back in its class queue. */
 #define LG_BIAS_CURRENT  (1 << 30)
 
-typedef struct lg_block_s { struct lg_block_s *next; } lg_block_t;
+/* A free block.  `key` holds lg__free_key while the block is free and 0
+ * once malloc hands it out (every block is at least 16 bytes), so a free
+ * that finds the key finds a double free (glibc's tcache does the same). */
+typedef struct lg_block_s {
+    struct lg_block_s *next;
+    uintptr_t key;
+} lg_block_t;
 
 typedef struct lg_heap_s lg_heap_t;
 typedef struct lg_segment_s lg_segment_t;
@@ -79,23 +87,33 @@ typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL }
 #define LG_XFREE_NOTIFYING ((uintptr_t)2)
 #define LG_XFREE_FLAGS     ((uintptr_t)3)
 
-/* Two cache lines: the owner's fields, written on every malloc and free,
- * and the ones other threads write, so a remote free does not take the
- * owner's line away from it. */
+/* Two cache lines: what malloc and free read and write (the owner's), and
+ * what other threads write, so a remote free does not take the owner's
+ * line away from it; the queue links, used on slow paths only, share the
+ * second.
+ *
+ * Block starts: p is the start of a block of the page exactly when
+ * (p * div_mul - div_base) mod 2^64 < div_mul, with div_mul = ceil(2^64 /
+ * block_size) and div_base = start of the page * div_mul: Lemire's
+ * divisibility test on the offset p - start (< 2^32), its subtraction
+ * folded into a constant.  One multiply instead of a division, and a
+ * free slice's page (div_mul 0) fails it too. */
 typedef struct lg_page_s {
     lg_block_t *free;            /* local free list, owner only */
+    size_t      block_size;      /* full width: the class entries compare a size with it */
     int32_t     trigger;         /* used + bias, see LG_BIAS_CURRENT */
-    uint32_t    block_size;
+    uint32_t    capacity;
     uint8_t    *bump;            /* fresh blocks not yet on a free list */
     uint8_t    *end;             /* end of the last whole block */
-    struct lg_page_s *next, *prev;     /* class queue */
-    uint32_t    capacity;
+    uint64_t    div_mul;         /* block-start test, above */
+    uint64_t    div_base;
     uint8_t     cls;
     uint8_t     state;           /* lg_page_state_t */
     uint8_t     slices;          /* span length */
     uint8_t     first_slice;
     _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
     struct lg_page_s *_Atomic xnext;        /* heap's list of pages with remote frees */
+    struct lg_page_s *next, *prev;          /* class queue */
 } lg_page_t;
 
 struct lg_segment_s {
@@ -117,7 +135,7 @@ struct lg_segment_s {
 typedef struct lg_queue_s { lg_page_t *first, *last; } lg_queue_t;
 
 struct lg_heap_s {
-    lg_page_t *direct[LG_DIRECT_MAX / LG_ALIGN + 1]; /* current page by 16-byte granule */
+    lg_page_t *direct[LG_DIRECT_MAX / LG_GRANULE + 1]; /* current page by 8-byte granule */
     lg_page_t *current[LG_CLASSES];   /* the page malloc pops from, per class */
     uintptr_t  owner;                 /* thread id */
     lg_queue_t queue[LG_CLASSES];     /* pages with (possibly) free blocks; current first */

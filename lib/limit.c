@@ -1,0 +1,65 @@
+/* The cap on committed memory (lg_set_limit, LGMALLOC_LIMIT).  Checked
+ * where the core commits: a new page, a new segment, a huge block.  Threads
+ * that commit at the same moment may each pass a check the other's commit
+ * would fail, so the cap holds within one page or huge block per thread. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static _Atomic size_t limit;
+
+size_t lg_set_limit(size_t bytes)
+{
+    return atomic_exchange_explicit(&limit, bytes, memory_order_relaxed);
+}
+
+size_t lg_get_limit(void)
+{
+    return atomic_load_explicit(&limit, memory_order_relaxed);
+}
+
+static bool fits(size_t cap, size_t bytes)
+{
+    size_t committed = atomic_load_explicit(&lg__counters.committed, memory_order_relaxed);
+    return committed <= cap && bytes <= cap - committed;
+}
+
+bool lg__limit_allows(lg_heap_t *heap, size_t bytes)
+{
+    size_t cap = atomic_load_explicit(&limit, memory_order_relaxed);
+    if (lg_likely(cap == 0) || fits(cap, bytes))
+        return true;
+    /* give back what is free before saying no */
+    if (heap)
+        lg__segment_purge(heap);
+    lg__segment_cache_clear();
+    lg__huge_cache_clear();
+    if (fits(cap, bytes))
+        return true;
+    errno = ENOMEM;
+    return false;
+}
+
+/* "64M", "512k", "1G" or plain bytes; 0 when it does not parse. */
+static size_t parse_size(const char *s)
+{
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    switch (*end) {
+    case 'k': case 'K': n <<= 10; end++; break;
+    case 'm': case 'M': n <<= 20; end++; break;
+    case 'g': case 'G': n <<= 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B' || *end == 'b')
+        end += end[0] == 'i' && (end[1] == 'B' || end[1] == 'b') ? 2 : 1;
+    return *end == '\0' ? (size_t)n : 0;
+}
+
+void lg__limit_init(void)
+{
+    const char *env = getenv("LGMALLOC_LIMIT");
+    if (env && *env)
+        lg_set_limit(parse_size(env));
+}

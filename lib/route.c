@@ -1,0 +1,119 @@
+/* What the prediction tells the core (route.h): exact-fit classes,
+ * prepared classes, and the counts behind lg_predict_stats_get. */
+#include "internal.h"
+#include "route.h"
+
+/* Sizes within this fraction of their class already: no class of their own. */
+#define LG_EXACT_MIN_WASTE 16          /* 1/16: over 6% rounding */
+/* Prepared pages: one per class, within this many bytes of fresh blocks. */
+#define LG_PREPARE_BUDGET  ((size_t)32 << 10)
+
+static size_t exact_added, patched, sites_total, sites_sized;
+static _Atomic size_t hits, misses;
+static _Atomic(lg_route_lookup_t) lookup;
+
+static uint8_t prepared[LG_ROUTE_PREPARE_MAX];
+static _Atomic unsigned prepared_count;
+
+size_t lg_route_class_for(size_t size)
+{
+    lg__process_init();
+    if (size > LG_CLASS_MAX)
+        return LG_ROUTE_NONE;
+    return size <= LG_TABLE_MAX ? lg__class_of(size) : lg__class_of_large(size);
+}
+
+size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count)
+{
+    (void)weights; /* the caller orders sizes by weight; the budget keeps the first */
+    lg__process_init();
+    size_t added = 0;
+    lg__lock();
+    for (size_t i = 0; i < count; i++) {
+        size_t size = sizes[i];
+        if (size == 0 || size > LG_TABLE_MAX)
+            continue;
+        size_t block = (size + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
+        size_t serving = lg__class_size[lg__class_of(size)];
+        if ((serving - block) * LG_EXACT_MIN_WASTE <= serving)
+            continue;
+        if (lg__class_add_exact(block) != LG_CLASSES)
+            added++;
+    }
+    exact_added += added;
+    lg__unlock();
+    return added;
+}
+
+void lg_route_prepare(const size_t *sizes, size_t count)
+{
+    lg__process_init();
+    unsigned n = 0;
+    size_t bytes = 0;
+    lg__lock();
+    for (size_t i = 0; i < count && n < LG_ROUTE_PREPARE_MAX; i++) {
+        size_t cls = lg_route_class_for(sizes[i]);
+        if (cls == LG_ROUTE_NONE || bytes + lg__class_size[cls] > LG_PREPARE_BUDGET)
+            continue;
+        bool seen = false;
+        for (unsigned j = 0; j < n; j++)
+            seen |= prepared[j] == cls;
+        if (seen)
+            continue;
+        /* a page carves an OS page of blocks, or one block, at a time */
+        bytes += lg__class_size[cls] > 4096 ? lg__class_size[cls] : 4096;
+        prepared[n++] = (uint8_t)cls;
+    }
+    atomic_store_explicit(&prepared_count, n, memory_order_release);
+    lg__unlock();
+}
+
+void lg__route_prepare_heap(lg_heap_t *heap)
+{
+    unsigned n = atomic_load_explicit(&prepared_count, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        lg__page_prepare(heap, prepared[i]);
+}
+
+void lg_route_set_lookup(lg_route_lookup_t fn, size_t sites, size_t sized)
+{
+    lg__lock();
+    sites_total = sites;
+    sites_sized = sized;
+    lg__unlock();
+    atomic_store_explicit(&lookup, fn, memory_order_release);
+}
+
+void lg_route_count_patched(size_t sites)
+{
+    lg__lock();
+    patched = sites;
+    lg__unlock();
+}
+
+/* With statistics on: was the size the one the call site predicts? */
+void lg__route_observe(uintptr_t ret, size_t size)
+{
+    lg_route_lookup_t fn = atomic_load_explicit(&lookup, memory_order_acquire);
+    if (!fn)
+        return;
+    size_t predicted = fn(ret);
+    if (predicted == LG_ROUTE_NONE)
+        return;
+    atomic_fetch_add_explicit(predicted == size ? &hits : &misses, 1, memory_order_relaxed);
+}
+
+void lg_predict_stats_get(lg_predict_stats_t *out)
+{
+    lg__lock();
+    *out = (lg_predict_stats_t){
+        .sites = sites_total,
+        .sites_sized = sites_sized,
+        .exact_classes = exact_added,
+        .prepared_classes = atomic_load_explicit(&prepared_count, memory_order_relaxed),
+        .patched_sites = patched,
+        .hits = atomic_load_explicit(&hits, memory_order_relaxed),
+        .misses = atomic_load_explicit(&misses, memory_order_relaxed),
+    };
+    lg__unlock();
+}

@@ -1,0 +1,47 @@
+/* What the call-site prediction may tell the allocator core, and the one
+ * thing it may ask: the narrow interface between predict/ (which knows the
+ * program's call sites) and lib/ (which knows nothing of them).
+ *
+ * Called from the analysis once its table is published, on any thread,
+ * possibly while other threads allocate: each call takes the core's lock
+ * and leaves every heap consistent.  Nothing here is needed for
+ * correctness: a program whose analysis never reports runs on the
+ * standard classes. */
+#ifndef LG_ROUTE_H
+#define LG_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LG_ROUTE_NONE ((size_t)-1)
+
+/* The class that serves size now, or LG_ROUTE_NONE (a huge block). */
+size_t lg_route_class_for(size_t size);
+
+/* Adds exact-fit classes for predicted sizes, most wanted first (weights:
+ * how many call sites ask for each).  Sizes that already fit a class
+ * within a few bytes, and sizes past the budget of spare classes, are
+ * skipped.  Returns how many classes were added. */
+size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count);
+
+/* The classes a new thread's heap prepares a page for ahead of its first
+ * allocation (at most LG_ROUTE_PREPARE_MAX, within a small memory budget). */
+#define LG_ROUTE_PREPARE_MAX 8
+void lg_route_prepare(const size_t *sizes, size_t count);
+
+/* The predicted sites, for the statistics: with statistics on, the core
+ * asks this function (set once, by the analysis) what a return address
+ * predicts, to count hits and misses.  Returns the predicted size or
+ * LG_ROUTE_NONE when the site has no prediction. */
+typedef size_t (*lg_route_lookup_t)(uintptr_t return_address);
+void lg_route_set_lookup(lg_route_lookup_t lookup, size_t sites, size_t sites_sized);
+
+/* The short path (wrap/entries.c): an entry point per class that allocates
+ * from that class without computing it; call sites whose size is known
+ * with high confidence are pointed at these.  NULL past the classes. */
+typedef void *(*lg_route_entry_t)(size_t size);
+lg_route_entry_t lg_route_entry(size_t cls);
+/* Called by the patcher: how many call sites now use an entry. */
+void lg_route_count_patched(size_t sites);
+
+#endif /* LG_ROUTE_H */
