@@ -197,10 +197,12 @@ static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 
 void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
 {
-    if (lg_unlikely(seg->owner == (lg__thread_id() | LG_OWNER_COUNTED))) {
-        lg__stats_free(page); /* statistics on: a local free, counted */
-        lg__free_local(page, block);
-        return;
+    if (lg_unlikely(lg__stats_on)) {
+        lg__stats_free(page);
+        if (seg->owner == (lg__thread_id() | LG_OWNER_COUNTED)) {
+            lg__free_local(page, block); /* a local free, sent here to be counted */
+            return;
+        }
     }
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed), next;
     do {
