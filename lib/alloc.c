@@ -55,10 +55,12 @@ void *lg_realloc(void *p, size_t size)
             lg__free_invalid(page, p);
         if (lg_unlikely(((lg_block_t *)p)->key == lg__free_key))
             lg__fatal("realloc(): %p is free already (use after free)", p);
-        size_t usable = page->block_size;
+        size_t usable = page->block_size - LG_CANARY;
         /* in place unless it no longer fits or would waste over half */
-        if (size <= usable && size >= usable / 2)
+        if (size <= usable && size >= usable / 2) {
+            lg_track_resize(p, usable, size);
             return p;
+        }
         return realloc_move(p, usable, size);
     }
     if (lg__is_huge(p)) {
@@ -85,8 +87,7 @@ static bool is_power_of_two(size_t x) { return x && !(x & (x - 1)); }
 
 /* `align` is a power of two.  Blocks of a class whose size is a multiple of
  * `align` are all aligned to it (pages start on 64 KiB boundaries), so
- * most aligned requests are ordinary blocks of a suitable class.  Every
- * block is 8-aligned, the standard classes' 16-aligned. */
+ * most aligned requests are ordinary blocks of a suitable class. */
 static void *alloc_aligned(size_t align, size_t size)
 {
     if (align <= LG_GRANULE)
@@ -97,11 +98,11 @@ static void *alloc_aligned(size_t align, size_t size)
     }
     size_t need = size < align ? align : size;
     if (align <= LG_SLICE_SIZE && need <= LG_CLASS_MAX) {
-        /* the standard classes, smallest first (an exact-fit class may be
-         * only 8-aligned): the first multiple of align that fits */
+        /* the standard classes, smallest first: the first multiple of
+         * align that fits */
         for (size_t cls = 0; cls < lg__class_std_count; cls++)
-            if (lg__class_size[cls] >= need && lg__class_size[cls] % align == 0)
-                return lg_malloc(lg__class_size[cls]);
+            if (lg__class_size[cls] >= need + LG_CANARY && lg__class_size[cls] % align == 0)
+                return lg_malloc(lg__class_size[cls] - LG_CANARY);
     }
     return lg__huge_alloc(size, align, false);
 }

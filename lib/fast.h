@@ -11,6 +11,7 @@
 #define LG_FAST_H
 
 #include "types.h"
+#include "harden.h"
 
 extern __thread lg_heap_t *lg__heap __attribute__((tls_model("local-exec")));
 
@@ -75,24 +76,30 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 
 /* ---- the fast paths ------------------------------------------------------ */
 
+/* Pops the first block of a page's free list for the program. */
+lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t size)
+{
+    lg_track_open(block, sizeof *block);
+    page->free = lg__link_get(page, block);
+    page->trigger++;
+    lg__block_out(page, block, size);
+    return block;
+}
+
 lg_inline void *lg__malloc_fast(size_t size)
 {
-    if (lg_likely(size <= LG_DIRECT_MAX)) {
-        lg_page_t *page = lg__heap->direct[(size + LG_GRANULE - 1) / LG_GRANULE];
+    if (lg_likely(size <= LG_DIRECT_MAX - LG_CANARY)) {
+        lg_page_t *page = lg__heap->direct[(size + LG_CANARY + LG_GRANULE - 1) / LG_GRANULE];
         lg_block_t *block = page->free;
-        if (lg_likely(block != NULL)) {
-            page->free = block->next;
-            page->trigger++;
-            block->key = 0;
-            return block;
-        }
+        if (lg_likely(block != NULL))
+            return lg__page_pop(page, block, size);
     }
     return lg__malloc_generic(size);
 }
 
 lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
 {
-    block->next = page->free;
+    lg__link_set(page, block, page->free);
     page->free = block;
     if (lg_unlikely(--page->trigger == 0))
         lg__free_slow(page);
@@ -105,14 +112,11 @@ lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
 lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
 {
     lg_page_t *page = lg__heap->current[cls];
-    if (lg_likely(size <= page->block_size)) {
+    /* (secure: an empty heap's page has no room for the canary either) */
+    if (lg_likely(size <= page->block_size - LG_CANARY && (!LG_SECURE || page->block_size))) {
         lg_block_t *block = page->free;
-        if (lg_likely(block != NULL)) {
-            page->free = block->next;
-            page->trigger++;
-            block->key = 0;
-            return block;
-        }
+        if (lg_likely(block != NULL))
+            return lg__page_pop(page, block, size);
     }
     return lg__malloc_generic(size);
 }
@@ -135,10 +139,12 @@ lg_inline void lg__free_fast(void *p)
             lg__free_invalid(page, p);
             return;
         }
+        lg_track_open(block, sizeof *block);
         if (lg_unlikely(block->key == key)) {
             lg__free_double(p);
             return;
         }
+        lg__block_in(page, block);
         block->key = key;
         if (lg_likely(seg->owner == lg__thread_id())) {
             lg__free_local(page, block);

@@ -37,7 +37,7 @@ void lg_free(void *p)
 size_t lg_malloc_usable_size(const void *p)
 {
     if (lg__in_segment(p))
-        return lg__page_of(lg__segment_of(p), p)->block_size;
+        return lg__page_of(lg__segment_of(p), p)->block_size - LG_CANARY;
     if (!p)
         return 0;
     if (lg__is_huge(p))

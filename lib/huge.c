@@ -157,6 +157,19 @@ void lg__huge_cache_clear(void)
     cache_expire(UINT64_MAX);
 }
 
+/* Secure builds: the page after a huge block's last page is inaccessible,
+ * so a linear overflow faults at once.  (A block that ends its mapping
+ * has unmapped space or another mapping's header after it.) */
+static void guard(lg_huge_t *h, bool on)
+{
+#if LG_SECURE
+    if (h->used < h->map_size)
+        mprotect((uint8_t *)h + h->used, lg__os_page_size(), on ? PROT_NONE : PROT_READ | PROT_WRITE);
+#else
+    (void)h, (void)on;
+#endif
+}
+
 /* ---- allocation ---------------------------------------------------------- */
 
 /* `zero`: the block must read as zeros (calloc).  A fresh mapping does;
@@ -181,7 +194,7 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
         if (used > resident)
             lg__count_commit(used - resident);
         else
-            lg__count_decommit(resident - used); /* still resident, counted as the block's */
+            used = resident; /* what an earlier, larger block touched stays resident, and not zero */
     } else if (align <= LG_SEGMENT_SIZE) {
         base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
         if (!base)
@@ -202,29 +215,35 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
     h->offset = offset;
     h->used = used;
     track(h, true);
+    guard(h, true);
+    lg_track_malloc(base + offset, size, zero);
     return base + offset;
 }
 
 void lg__huge_free(void *p)
 {
     lg_huge_t *h = header_of(p);
+    lg_track_free(p);
+    guard(h, false);
     track(h, false);
     h->magic = 0;
     if (!cache_put((uint8_t *)h, h->map_size, h->used))
         unmap((uint8_t *)h, h->map_size, h->used);
 }
 
+/* Up to the end of the pages the block is known to touch: writes past
+ * them would leave memory resident that `used` does not count (and that
+ * calloc would not clear on reuse). */
 size_t lg__huge_usable(const void *p)
 {
     const lg_huge_t *h = header_of(p);
-    return h->map_size - h->offset;
+    return h->used - h->offset;
 }
 
 /* Grows or shrinks the mapping, moving its pages rather than copying them
  * when it cannot grow in place. */
-void *lg__huge_realloc(void *p, size_t size)
+static void *huge_resize(lg_huge_t *h, void *p, size_t size)
 {
-    lg_huge_t *h = header_of(p);
     size_t offset = h->offset, old_size = h->map_size, old_used = h->used;
     if (size > PTRDIFF_MAX - offset - LG_SEGMENT_SIZE) {
         errno = ENOMEM;
@@ -273,4 +292,20 @@ void *lg__huge_realloc(void *p, size_t size)
         lg__count_decommit(old_used - used);
     track(h, true);
     return base + offset;
+}
+
+void *lg__huge_realloc(void *p, size_t size)
+{
+    lg_huge_t *h = header_of(p);
+    size_t old_size = lg__huge_usable(p);
+    guard(h, false);
+    void *q = huge_resize(h, p, size);
+    guard(header_of(q ? q : p), true);
+    if (q) {
+        lg_track_free(p);
+        lg_track_malloc(q, size, 0);
+        lg_track_open(q, old_size < size ? old_size : size); /* the contents moved along */
+    }
+    (void)old_size;
+    return q;
 }

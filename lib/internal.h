@@ -39,6 +39,12 @@ void   lg__route_observe(uintptr_t ret, size_t size);
 void   lg__route_prepare_heap(lg_heap_t *heap);
 void   lg__page_prepare(lg_heap_t *heap, size_t cls);
 
+/* ---- pages (page.c, secure.c) ------------------------------------------- */
+
+#define LG_EXTEND_BYTES 4096  /* fresh blocks are carved an OS page at a time */
+uint64_t lg__random(void);
+void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
+
 /* ---- the OS (os.c) ------------------------------------------------------ */
 
 void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 
-#define LG_EXTEND_BYTES 4096  /* carve fresh blocks an OS page at a time */
 
 static bool page_has_room(const lg_page_t *page)
 {
@@ -25,12 +24,18 @@ static bool page_extend(lg_page_t *page)
         n = 1;
     if (n > left)
         n = left;
-    uint8_t *b = page->bump;
+    uint8_t *first = page->bump;
+    page->bump = first + n * size;
+    lg_track_open(first, n * size);
+#if LG_SECURE
+    lg__secure_push_fresh(page, first, n);
+#else
+    uint8_t *b = first;
     for (size_t i = 1; i < n; i++, b += size)
-        ((lg_block_t *)b)->next = (lg_block_t *)(b + size);
-    ((lg_block_t *)b)->next = page->free;
-    page->free = (lg_block_t *)page->bump;
-    page->bump = b + size;
+        lg__link_set(page, (lg_block_t *)b, (lg_block_t *)(b + size));
+    lg__link_set(page, (lg_block_t *)b, page->free);
+    page->free = (lg_block_t *)first;
+#endif
     return true;
 }
 
@@ -44,13 +49,13 @@ size_t lg__page_collect(lg_page_t *page)
     while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, x & LG_XFREE_NOTIFYING,
                                                   memory_order_acquire, memory_order_relaxed))
         ;
-    lg_block_t *head = (lg_block_t *)(x & ~LG_XFREE_FLAGS), *tail = head;
+    lg_block_t *head = (lg_block_t *)(x & ~LG_XFREE_FLAGS), *tail = head, *next;
     size_t n = 1;
-    while (tail->next) {
-        tail = tail->next;
+    while ((next = lg__link_get(page, tail)) != NULL) {
+        tail = next;
         n++;
     }
-    tail->next = page->free;
+    lg__link_set(page, tail, page->free);
     page->free = head;
     page->trigger -= (int32_t)n;
     return n;
@@ -206,7 +211,7 @@ void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
     }
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed), next;
     do {
-        block->next = (lg_block_t *)(x & ~LG_XFREE_FLAGS);
+        lg__link_set(page, block, (lg_block_t *)(x & ~LG_XFREE_FLAGS));
         next = (uintptr_t)block | (x & LG_XFREE_NOTIFYING) | ((x & LG_XFREE_FULL) << 1);
     } while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, next,
                                                     memory_order_acq_rel, memory_order_relaxed));
@@ -314,9 +319,10 @@ void *lg__malloc_generic(size_t size)
             return NULL;
         }
     }
-    if (size > LG_CLASS_MAX)
+    size_t need = size + LG_CANARY;
+    if (need > LG_CLASS_MAX || need < size)
         return lg__huge_alloc(size, LG_ALIGN, false);
-    size_t cls = size <= LG_TABLE_MAX ? lg__class_of(size) : lg__class_of_large(size);
+    size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
     lg_page_t *page = heap->current[cls];
     if (lg_unlikely(!page->free)) {
         page = page_find(heap, cls);
@@ -325,10 +331,7 @@ void *lg__malloc_generic(size_t size)
             return NULL;
         }
     }
-    lg_block_t *block = page->free;
-    page->free = block->next;
-    page->trigger++;
-    block->key = 0;
+    lg_block_t *block = lg__page_pop(page, page->free, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0));
     return block;

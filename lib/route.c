@@ -18,9 +18,10 @@ static _Atomic unsigned prepared_count;
 size_t lg_route_class_for(size_t size)
 {
     lg__process_init();
-    if (size > LG_CLASS_MAX)
+    size_t need = size + LG_CANARY;
+    if (need > LG_CLASS_MAX)
         return LG_ROUTE_NONE;
-    return size <= LG_TABLE_MAX ? lg__class_of(size) : lg__class_of_large(size);
+    return need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
 }
 
 size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count)
@@ -33,8 +34,12 @@ size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t cou
         size_t size = sizes[i];
         if (size == 0 || size > LG_TABLE_MAX)
             continue;
-        size_t block = (size + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
-        size_t serving = lg__class_size[lg__class_of(size)];
+        if (size + LG_CANARY > LG_TABLE_MAX)
+            continue;
+        size_t block = (size + LG_CANARY + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
+        if (block < sizeof(lg_block_t))
+            continue; /* a free block holds two words */
+        size_t serving = lg__class_size[lg__class_of(size + LG_CANARY)];
         if ((serving - block) * LG_EXACT_MIN_WASTE <= serving)
             continue;
         if (lg__class_add_exact(block) != LG_CLASSES)

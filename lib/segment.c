@@ -4,10 +4,13 @@
 #include "internal.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #define LG_PURGE_SLICES 64   /* purge once this many free slices are resident */
 #define LG_SEGMENT_CACHE 4   /* empty segments kept mapped (purged) for reuse */
-#define LG_ALL_SLICES (~(uint64_t)1) /* slice 0 is the header */
+/* Slice 0 is the header.  Secure builds keep the last slice inaccessible,
+ * and the last OS page of the header's: guards around the pages. */
+#define LG_ALL_SLICES (~(uint64_t)1 & (LG_SECURE ? ~((uint64_t)1 << 63) : ~(uint64_t)0))
 
 static lg_segment_t *abandoned;          /* under lg__lock */
 static lg_segment_t *cache[LG_SEGMENT_CACHE];
@@ -67,6 +70,18 @@ void lg__segment_purge(lg_heap_t *heap)
 
 /* ---- mapping and releasing ---------------------------------------------- */
 
+static void guard_segment(lg_segment_t *seg)
+{
+#if LG_SECURE
+    size_t page = lg__os_page_size();
+    _Static_assert(sizeof(lg_segment_t) <= LG_SLICE_SIZE - 4096, "the header's guard page");
+    mprotect((uint8_t *)seg + LG_SLICE_SIZE - page, page, PROT_NONE);
+    mprotect((uint8_t *)seg + LG_SEGMENT_SIZE - LG_SLICE_SIZE, LG_SLICE_SIZE, PROT_NONE);
+#else
+    (void)seg;
+#endif
+}
+
 static lg_segment_t *segment_new(lg_heap_t *heap)
 {
     lg_segment_t *seg = NULL;
@@ -82,6 +97,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
         if (!seg)
             return NULL;
         lg__count_commit(LG_SLICE_SIZE); /* the header; a cached one still has it */
+        guard_segment(seg);
     }
     memset(seg, 0, offsetof(lg_segment_t, pages));
     seg->free_mask = LG_ALL_SLICES;
@@ -167,6 +183,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     page->first_slice = (uint8_t)first;
     page->bump = lg__page_start(seg, page);
     page->end = page->bump + capacity * block;
+    page->list_key = lg__random();
     page->div_mul = UINT64_MAX / block + 1;
     page->div_base = (uintptr_t)page->bump * page->div_mul;
     for (unsigned i = first; i < first + k; i++)

@@ -48,9 +48,11 @@
 #define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
 #define LG_ADDRESS_BITS  47
 
-#define LG_ALIGN         16   /* blocks of the standard classes are aligned to this */
-#define LG_GRANULE       8    /* size steps of the class table: exact-fit classes are
-                                 multiples of 8 (so 8-aligned, like any object of their size) */
+#define LG_ALIGN         16   /* every block is aligned to this */
+/* Size steps of the class table, and of exact-fit classes.  Not 8: a
+ * 56-byte block may hold a long double, which needs 16 (C's max_align_t),
+ * and glibc, jemalloc and mimalloc all give 16 for every size from 16. */
+#define LG_GRANULE       16
 #define LG_DIRECT_MAX    ((size_t)1024)     /* sizes up to here: page straight from the heap */
 #define LG_TABLE_MAX     ((size_t)16 << 10) /* sizes up to here: class by table */
 #define LG_CLASS_MAX     ((size_t)512 << 10) /* larger requests are huge blocks */
@@ -114,6 +116,7 @@ typedef struct lg_page_s {
     _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
     struct lg_page_s *_Atomic xnext;        /* heap's list of pages with remote frees */
     struct lg_page_s *next, *prev;          /* class queue */
+    uintptr_t   list_key;        /* random; secure builds encode links and canaries with it */
 } lg_page_t;
 
 struct lg_segment_s {
@@ -135,7 +138,7 @@ struct lg_segment_s {
 typedef struct lg_queue_s { lg_page_t *first, *last; } lg_queue_t;
 
 struct lg_heap_s {
-    lg_page_t *direct[LG_DIRECT_MAX / LG_GRANULE + 1]; /* current page by 8-byte granule */
+    lg_page_t *direct[LG_DIRECT_MAX / LG_GRANULE + 1]; /* current page by granule */
     lg_page_t *current[LG_CLASSES];   /* the page malloc pops from, per class */
     uintptr_t  owner;                 /* thread id */
     lg_queue_t queue[LG_CLASSES];     /* pages with (possibly) free blocks; current first */

@@ -1,0 +1,112 @@
+/* The checks and annotations that a build may add around blocks, each
+ * compiled to nothing unless asked for:
+ *
+ *   LG_SECURE   (-Dsecure=true, and debug builds)
+ *     - free-list links stored encoded with a per-page random key and the
+ *       block's address, and checked to point into their page when decoded:
+ *       a use-after-free write cannot steer malloc to an address of its
+ *       choosing;
+ *     - a canary in the last 8 bytes of every block, written by malloc and
+ *       checked by free: an overflow past the usable size is reported;
+ *     - fresh blocks handed out in random order, guard pages around each
+ *       segment's pages and after huge blocks (segment.c, huge.c).
+ *   LG_VALGRIND (-Dvalgrind=true)
+ *     memcheck client requests, so valgrind sees lgmalloc's blocks as heap
+ *     blocks: leaks, use after free and uninitialised reads are reported
+ *     in the program that uses lgmalloc.
+ *
+ * The double-free and block-start checks are always on (fast.h). */
+#ifndef LG_HARDEN_H
+#define LG_HARDEN_H
+
+#include "types.h"
+
+#ifndef LG_SECURE
+#define LG_SECURE 0
+#endif
+#ifndef LG_VALGRIND
+#define LG_VALGRIND 0
+#endif
+
+#if LG_VALGRIND
+#include <valgrind/memcheck.h>
+/* lgmalloc's own words in a free block: usable while it works on them */
+#define lg_track_open(p, n)        VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#define lg_track_close(p, n)       VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define lg_track_malloc(p, n, z)   VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (z))
+#define lg_track_free(p)           VALGRIND_FREELIKE_BLOCK((p), 0)
+#define lg_track_resize(p, o, n)   VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0)
+#else
+#define lg_track_open(p, n)        ((void)0)
+#define lg_track_close(p, n)       ((void)0)
+#define lg_track_malloc(p, n, z)   ((void)0)
+#define lg_track_free(p)           ((void)0)
+#define lg_track_resize(p, o, n)   ((void)0)
+#endif
+
+#define LG_CANARY (LG_SECURE ? sizeof(uintptr_t) : 0) /* bytes of a block kept for it */
+
+void lg__corrupt_link(const void *block, const void *next);
+void lg__corrupt_canary(const void *block, size_t block_size);
+
+lg_inline uintptr_t lg__link_mask(const lg_page_t *page, const lg_block_t *block)
+{
+#if LG_SECURE
+    return page->list_key ^ (uintptr_t)block;
+#else
+    (void)page, (void)block;
+    return 0;
+#endif
+}
+
+lg_inline void lg__link_set(const lg_page_t *page, lg_block_t *block, lg_block_t *next)
+{
+    block->next = (lg_block_t *)((uintptr_t)next ^ lg__link_mask(page, block));
+}
+
+/* The next block in a list of this page's blocks. */
+lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *block)
+{
+    lg_block_t *next = (lg_block_t *)((uintptr_t)block->next ^ lg__link_mask(page, block));
+#if LG_SECURE
+    uintptr_t first = ((uintptr_t)block & ~(uintptr_t)LG_SEGMENT_MASK)
+                    + ((uintptr_t)page->first_slice << LG_SLICE_SHIFT);
+    if (next && (uintptr_t)next - first >= (uintptr_t)page->end - first)
+        lg__corrupt_link(block, next);
+#endif
+    return next;
+}
+
+/* A block leaves a free list for the program: not free any more, its
+ * canary set, and (valgrind) a heap block of `size` bytes. */
+lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t size)
+{
+    block->key = 0;
+#if LG_SECURE
+    uintptr_t *canary = (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
+    *canary = page->list_key ^ (uintptr_t)block;
+#else
+    (void)page;
+#endif
+    lg_track_malloc(block, size, 0);
+    (void)size;
+}
+
+/* A block comes back from the program: its canary intact?  (Valgrind: the
+ * block is free; lgmalloc may use its first words.) */
+lg_inline void lg__block_in(const lg_page_t *page, lg_block_t *block)
+{
+#if LG_SECURE
+    uintptr_t *canary = (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
+    lg_track_open(canary, sizeof *canary);
+    if (*canary != (page->list_key ^ (uintptr_t)block))
+        lg__corrupt_canary(block, page->block_size);
+#else
+    (void)page;
+#endif
+    lg_track_free(block);
+    lg_track_open(block, sizeof *block);
+    (void)block;
+}
+
+#endif /* LG_HARDEN_H */

@@ -1,0 +1,145 @@
+/* Misuse that every build catches on free (lib/fast.h): double frees, from
+ * the owning thread and from another, and pointers that are not the start
+ * of a block: each ends the program with a message naming the fault and
+ * the address.  Each case runs in a forked child (fatal.h). */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "fatal.h"
+
+static void *volatile sink;
+
+static void double_free_small(void)
+{
+    char *p = malloc(opaque(40));
+    free(p);
+    free(p);
+}
+
+static void double_free_after_others(void)
+{
+    char *p = malloc(opaque(100)), *q = malloc(opaque(100));
+    free(p);
+    free(q);      /* p is no longer the head of the free list */
+    sink = malloc(opaque(5000));
+    free(p);
+}
+
+static void *free_it(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+static void double_free_other_thread(void)
+{
+    char *p = malloc(opaque(64));
+    free(p);
+    pthread_t t;
+    pthread_create(&t, NULL, free_it, p);
+    pthread_join(t, NULL);
+}
+
+static void interior(void)
+{
+    char *p = malloc(opaque(200));
+    free(p + 48);
+}
+
+static void interior_unaligned(void)
+{
+    char *p = malloc(opaque(24));
+    free(p + 3);
+}
+
+static void in_no_block(void)
+{
+    /* a fresh page: the slice right after this block's page is free */
+    char *p = malloc(opaque(300 << 10));
+    free(p);
+    char *q = malloc(opaque(16));
+    free(q + (1 << 20));
+}
+
+static void realloc_freed(void)
+{
+    char *p = malloc(opaque(32));
+    free(p);
+    sink = realloc(p, opaque(40));
+}
+
+static void realloc_interior(void)
+{
+    char *p = malloc(opaque(512));
+    sink = realloc(p + 16, opaque(600));
+}
+
+static void huge_interior(void)
+{
+    char *p = malloc(opaque(8 << 20));
+    free(p + 4096);
+}
+
+Test(misuse, double_free)
+{
+    assert_stopped(run_fatal(double_free_small), "double free");
+}
+
+Test(misuse, double_free_not_at_list_head)
+{
+    assert_stopped(run_fatal(double_free_after_others), "double free");
+}
+
+Test(misuse, double_free_from_another_thread)
+{
+    assert_stopped(run_fatal(double_free_other_thread), "double free");
+}
+
+Test(misuse, free_inside_a_block)
+{
+    fatal_t f = run_fatal(interior);
+    assert_stopped(f, "invalid pointer");
+    cr_assert(strstr(f.message, "48 bytes into a block"), "%s", f.message);
+}
+
+Test(misuse, free_unaligned_inside_a_block)
+{
+    assert_stopped(run_fatal(interior_unaligned), "3 bytes into a block");
+}
+
+Test(misuse, free_of_memory_in_no_block)
+{
+    fatal_t f = run_fatal(in_no_block);
+    assert_stopped(f, "invalid pointer");
+}
+
+Test(misuse, realloc_of_a_freed_block)
+{
+    assert_stopped(run_fatal(realloc_freed), "free already");
+}
+
+Test(misuse, realloc_inside_a_block)
+{
+    assert_stopped(run_fatal(realloc_interior), "16 bytes into a block");
+}
+
+Test(misuse, free_inside_a_huge_block)
+{
+    assert_stopped(run_fatal(huge_interior), "not its start");
+}
+
+/* The checks must not stop correct programs: blocks written right up to
+ * their usable size, all sizes, freed in every order. */
+Test(misuse, no_false_alarm)
+{
+    enum { N = 4096 };
+    static char *b[N];
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < N; i++) {
+            b[i] = malloc(opaque(1 + i * 13 % 3000));
+            memset(b[i], 0xa5, lg_malloc_usable_size(b[i]));
+        }
+        for (size_t i = 0; i < N; i++)
+            free(b[(i * 7 + (size_t)round) % N]);
+    }
+}
