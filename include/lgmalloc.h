@@ -81,8 +81,9 @@ typedef struct lg_class_stats_s {
     int    exact;             /* an exact-fit class made for a predicted size */
 } lg_class_stats_t;
 
-/* Fills out[0..max) with the classes that served anything and returns how
- * many there are (which may be more than max). */
+/* Fills out[0..max) with the classes that served a request or hold pages,
+ * smallest first, and returns how many there are (which may be more than
+ * max). */
 LG_API size_t lg_class_stats_get(lg_class_stats_t *out, size_t max);
 /* Nonzero when LGMALLOC_STATS turned the counting on. */
 LG_API int    lg_stats_enabled(void);

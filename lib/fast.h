@@ -101,6 +101,7 @@ lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
 {
     lg__link_set(page, block, page->free);
     page->free = block;
+    lg_track_close(block, sizeof *block); /* (a remote free cannot: the owner may pop it at once) */
     if (lg_unlikely(--page->trigger == 0))
         lg__free_slow(page);
 }

@@ -82,6 +82,9 @@ lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *bloc
 lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t size)
 {
     block->key = 0;
+#if LG_VALGRIND
+    block->next = NULL; /* or memcheck would count the next free block as reachable from it */
+#endif
 #if LG_SECURE
     uintptr_t *canary = (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
     *canary = page->list_key ^ (uintptr_t)block;

@@ -84,6 +84,7 @@ static void job_free(job_t *job)
 static void publish(lgp_table_t *table, const char *stage)
 {
     atomic_store_explicit(&published, table, memory_order_release);
+    lgp__route(table);
     if (verbose <= 0)
         return;
     fprintf(stderr, "lgmalloc: prediction (%s):\n", stage);

@@ -1,7 +1,8 @@
 /* A program built from an installed lgmalloc with nothing but its
  * pkg-config flags.  Exits non-zero, naming the first allocation that did
- * not come from lgmalloc.  With argument "wrap" it expects the pure --wrap
- * mode: libc's own allocations (strdup) stay glibc's. */
+ * not come from lgmalloc.  Arguments say what else to expect:
+ *   wrap      the pure --wrap mode: libc's own allocations (strdup) stay glibc's
+ *   predict   the prediction archive was linked in whole */
 #define _GNU_SOURCE
 #include <lgmalloc.h>
 
@@ -10,6 +11,11 @@
 #include <string.h>
 
 static int failures;
+
+/* Defined only when liblgmalloc_predict.a was linked in whole: a weak
+ * reference pulls no member out of an archive, so it stays NULL when the
+ * archive was merely searched (or not named at all). */
+extern void lgp_self_table(void) __attribute__((weak));
 
 static void expect(int ok, const char *what)
 {
@@ -21,7 +27,13 @@ static void expect(int ok, const char *what)
 
 int main(int argc, char **argv)
 {
-    int wrap_only = argc > 1 && strcmp(argv[1], "wrap") == 0;
+    int wrap_only = 0, predict = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "wrap") == 0)
+            wrap_only = 1;
+        else if (strcmp(argv[i], "predict") == 0)
+            predict = 1;
+    }
     void *m = malloc(100), *c = calloc(10, 10), *a = aligned_alloc(256, 512);
     void *r = realloc(malloc(10), 1 << 20);
     char *s = strdup("libc allocates this one");
@@ -33,6 +45,8 @@ int main(int argc, char **argv)
         expect(!lg_owns(s), "strdup is lgmalloc's in the pure --wrap mode");
     else
         expect(lg_owns(s), "strdup (libc's own malloc) is not lgmalloc's");
+    if (predict)
+        expect(lgp_self_table != NULL, "the prediction is not linked in (no --whole-archive?)");
     free(m);
     free(c);
     free(a);

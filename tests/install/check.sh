@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary directory and builds programs from it
-# the way README says, with pkg-config alone: the usual dynamic program,
-# a fully static one, and one in the pure --wrap mode.  Each must be served
-# by lgmalloc (app.c checks with lg_owns).
+# the way README says, with pkg-config alone: the usual dynamic program (as
+# PIE and as non-PIE), a fully static one, one in the pure --wrap mode, a
+# C++ one, and a CMake project through pkg_check_modules.  Each must be
+# served by lgmalloc (app.c and app.cc check with lg_owns) and, where
+# lgmalloc.pc brings the prediction, have it linked in and running.
 #
-#   check.sh BUILD_DIR CC
+#   check.sh BUILD_DIR CC [CXX]     (no CXX: no C++ program; no cmake: no CMake)
 set -euo pipefail
 build=$1
 cc=$2
+cxx=${3:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -18,20 +21,93 @@ prefix=$(sed -n 's/^prefix=//p' "$pcdir/lgmalloc.pc")
 export PKG_CONFIG_PATH=$pcdir
 flags() { pkg-config --define-variable=prefix="$tmp/dest$prefix" --static --cflags --libs "$1"; }
 
+# Built with prediction, lgmalloc.pc names its archive, and every program
+# linked with it must have the analysis in it and see it run before main.
+predict=
+if pkg-config --libs lgmalloc | grep -q -- -llgmalloc_predict; then
+    predict=predict
+fi
+
+# check NAME EXE [ARG...]: runs EXE, which checks its blocks itself; with
+# the prediction also checks that the analysis ran.
+check() {
+    local name=$1 exe=$2
+    shift 2
+    if ! LGMALLOC_PREDICT_SYNC=1 LGMALLOC_VERBOSE=1 "$exe" "$@" 2>"$tmp/stderr"; then
+        cat "$tmp/stderr" >&2
+        echo "check.sh: $name failed" >&2
+        exit 1
+    fi
+    if [[ " $* " == *" predict "* ]] && ! grep -q "^lgmalloc: prediction" "$tmp/stderr"; then
+        cat "$tmp/stderr" >&2
+        echo "check.sh: $name: the prediction did not run (LGMALLOC_VERBOSE=1 says nothing)" >&2
+        exit 1
+    fi
+    echo "$name: ok"
+}
+
+# expect_type EXE DYN|EXEC: a PIE is ELF type DYN, a non-PIE one EXEC.
+expect_type() {
+    local type
+    type=$(readelf -h "$1" | sed -n 's/^ *Type: *\([A-Z]*\).*/\1/p')
+    if [[ $type != "$2" ]]; then
+        echo "check.sh: $1 is ELF type $type, not $2" >&2
+        exit 1
+    fi
+}
+
 # shellcheck disable=SC2046 # the flags are meant to split
 "$cc" "$here/app.c" -o "$tmp/app" $(flags lgmalloc)
-"$tmp/app"
-echo "pkg-config lgmalloc: ok"
+check "pkg-config lgmalloc" "$tmp/app" $predict
+
+# shellcheck disable=SC2046
+"$cc" -fPIE -pie "$here/app.c" -o "$tmp/app-pie" $(flags lgmalloc)
+expect_type "$tmp/app-pie" DYN
+check "pkg-config lgmalloc (-pie)" "$tmp/app-pie" $predict
+
+# shellcheck disable=SC2046
+"$cc" -fno-pie -no-pie "$here/app.c" -o "$tmp/app-no-pie" $(flags lgmalloc)
+expect_type "$tmp/app-no-pie" EXEC
+check "pkg-config lgmalloc (-no-pie)" "$tmp/app-no-pie" $predict
 
 printf 'int main(void) { return 0; }\n' >"$tmp/probe.c"
 if "$cc" -static "$tmp/probe.c" -o "$tmp/probe" 2>/dev/null; then
     # shellcheck disable=SC2046
     "$cc" -static "$here/app.c" -o "$tmp/app-static" $(flags lgmalloc-static)
-    "$tmp/app-static"
-    echo "pkg-config lgmalloc-static (-static): ok"
+    check "pkg-config lgmalloc-static (-static)" "$tmp/app-static"
 fi
 
 # shellcheck disable=SC2046
 "$cc" "$here/app.c" -o "$tmp/app-wrap" $(flags lgmalloc-wrap)
-"$tmp/app-wrap" wrap
-echo "pkg-config lgmalloc-wrap: ok"
+check "pkg-config lgmalloc-wrap" "$tmp/app-wrap" wrap
+
+if [[ -n $cxx ]]; then
+    # shellcheck disable=SC2046
+    "$cxx" "$here/app.cc" -o "$tmp/app-cxx" $(flags lgmalloc)
+    check "pkg-config lgmalloc (C++)" "$tmp/app-cxx" define $predict
+    # shellcheck disable=SC2046
+    "$cxx" "$here/app.cc" -o "$tmp/app-cxx-wrap" $(flags lgmalloc-wrap)
+    check "pkg-config lgmalloc-wrap (C++)" "$tmp/app-cxx-wrap" wrap
+else
+    echo "pkg-config lgmalloc (C++): skipped, no C++ compiler"
+fi
+
+# CMake reads the .pc files itself, so they get the temporary prefix here.
+if command -v cmake >/dev/null 2>&1; then
+    mkdir "$tmp/pc" "$tmp/cmake-src"
+    for pc in "$pcdir"/*.pc; do
+        sed "s|^prefix=.*|prefix=$tmp/dest$prefix|" "$pc" >"$tmp/pc/$(basename "$pc")"
+    done
+    cp "$here/CMakeLists.txt" "$here/app.c" "$tmp/cmake-src/"
+    if ! PKG_CONFIG_PATH=$tmp/pc cmake -S "$tmp/cmake-src" -B "$tmp/cmake-build" \
+            -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
+        ! cmake --build "$tmp/cmake-build" >>"$tmp/cmake.log" 2>&1; then
+        cat "$tmp/cmake.log" >&2
+        echo "check.sh: the CMake project did not build" >&2
+        exit 1
+    fi
+    check "cmake pkg_check_modules (IMPORTED_TARGET)" "$tmp/cmake-build/app-cmake-target" $predict
+    check "cmake pkg_check_modules (STATIC_LDFLAGS)" "$tmp/cmake-build/app-cmake-flags" $predict
+else
+    echo "cmake pkg_check_modules: skipped, no cmake"
+fi

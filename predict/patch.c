@@ -1,0 +1,345 @@
+/* The short path (issue 5): a call site whose size is known with high
+ * confidence calls its class's entry (wrap/entries.c) instead of malloc,
+ * so the allocation skips the size-to-class step.  The call is redirected
+ * in the running program by rewriting the rel32 of its `call __wrap_malloc`
+ * (E8 rel32); the entry still checks the size against its class and falls
+ * back to the generic path, so a wrong prediction cannot misplace a block.
+ *
+ * Other threads may be executing that very code (the analysis runs on a
+ * background thread while main runs), so:
+ *   - a displacement is rewritten only when its 4 bytes lie inside one
+ *     naturally aligned 8-byte word, with one atomic store of the whole
+ *     word (its other 4 bytes unchanged): instruction fetch sees the old
+ *     call or the new one, never a mix (HotSpot patches calls the same way).
+ *     About 3 sites in 8 fail that test and keep calling malloc;
+ *   - the page is made writable with PROT_READ|PROT_WRITE|PROT_EXEC, never
+ *     without EXEC, and put back to the segment's protection right after;
+ *     each page is unprotected once per table;
+ *   - a fork while a page is writable would leave it writable in the child
+ *     for ever (the patching thread is not copied): `window_lock` is held
+ *     while any page is writable, and a pthread_atfork handler takes it, so
+ *     fork() waits until the page is back to r-x.  (A raw clone() that
+ *     skips the atfork handlers is not covered; vfork and posix_spawn share
+ *     the parent's memory, so the restore reaches them too.)
+ *
+ * When mprotect refuses (a W^X policy: SELinux execmod, PaX, systemd's
+ * MemoryDenyWriteExecute), nothing more is tried and the sites keep
+ * calling malloc.  Each patched page becomes a private copy (4 KiB of
+ * memory that is no longer shared with other processes of the program).
+ *
+ * A second table (DWARF evidence merged in) reads the code as it is now:
+ * sites already at their entry stay, a site whose class changed is
+ * repointed, and one that no longer qualifies goes back to malloc.  The
+ * analysis itself reads the file, never the patched text.
+ *
+ * x86-64 keeps instruction fetch coherent with stores, so no cache flush. */
+#include "internal.h"
+#include "patch.h"
+
+#include "../lib/route.h"
+
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define CALL_REL32     0xE8
+#define CALL_SIZE      5
+#define MAX_SEGMENTS   16
+#define MAX_ENTRIES    256   /* lg_route_entry answers NULL past the classes */
+
+/* The program's malloc, where its direct calls land (wrap/wrap.c). */
+extern char __wrap_malloc[] __attribute__((weak));
+
+typedef enum skip_e {
+    SKIP_STRADDLE,     /* displacement across an aligned 8-byte word */
+    SKIP_NOT_CALL,     /* not `call rel32` to malloc or an entry */
+    SKIP_OUTSIDE,      /* not in the program's code */
+    SKIP_RANGE,        /* the entry is out of rel32 reach */
+    SKIP_NO_CLASS,     /* no class serves the size (a huge block) */
+    SKIP_NOT_WRITABLE, /* mprotect refused */
+    SKIP_REASONS
+} skip_t;
+
+static const char *const skip_names[SKIP_REASONS] = {
+    [SKIP_STRADDLE] = "displacement across an 8-byte word",
+    [SKIP_NOT_CALL] = "not a call rel32 to malloc",
+    [SKIP_OUTSIDE] = "outside the program's code",
+    [SKIP_RANGE] = "entry out of rel32 reach",
+    [SKIP_NO_CLASS] = "no class for the size",
+    [SKIP_NOT_WRITABLE] = "text not writable",
+};
+
+typedef struct segment_s { uintptr_t start, end; int prot; } segment_t;
+
+typedef struct patch_s {
+    uintptr_t call;     /* run-time address of the E8 */
+    int32_t   rel;      /* the new displacement */
+    bool      entry;    /* to an entry (or back to malloc) */
+} patch_t;
+
+typedef struct pass_s {
+    segment_t segments[MAX_SEGMENTS];
+    size_t    segment_count;
+    uintptr_t entries[MAX_ENTRIES];
+    size_t    entry_count;
+    patch_t  *patches;
+    size_t    patch_count, patch_cap;
+    size_t    using_entry;      /* sites at an entry once the pass is done */
+    size_t    skipped[SKIP_REASONS];
+    int       mprotect_errno;
+} pass_t;
+
+static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;   /* one pass at a time */
+static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER; /* a page is writable */
+static pthread_once_t  atfork_once = PTHREAD_ONCE_INIT;
+static bool            atfork_ok;
+
+/* ---- fork: never while a page is writable -------------------------------- */
+
+static void fork_prepare(void) { pthread_mutex_lock(&window_lock); }
+static void fork_release(void) { pthread_mutex_unlock(&window_lock); }
+
+static void register_atfork(void)
+{
+    atfork_ok = pthread_atfork(fork_prepare, fork_release, fork_release) == 0;
+}
+
+/* ---- where the code is ---------------------------------------------------- */
+
+static int program_segments(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    pass_t *pass = arg;
+    for (size_t i = 0; i < info->dlpi_phnum && pass->segment_count < MAX_SEGMENTS; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        int prot = PROT_EXEC | ((ph->p_flags & PF_R) ? PROT_READ : 0)
+                 | ((ph->p_flags & PF_W) ? PROT_WRITE : 0);
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        pass->segments[pass->segment_count++] = (segment_t){ start, start + ph->p_memsz, prot };
+    }
+    return 1;   /* the first object is the program */
+}
+
+static const segment_t *segment_of(const pass_t *pass, uintptr_t addr, size_t len)
+{
+    for (size_t i = 0; i < pass->segment_count; i++)
+        if (addr >= pass->segments[i].start && addr + len <= pass->segments[i].end)
+            return &pass->segments[i];
+    return NULL;
+}
+
+static bool is_entry(const pass_t *pass, uintptr_t addr)
+{
+    for (size_t i = 0; i < pass->entry_count; i++)
+        if (pass->entries[i] == addr)
+            return true;
+    return false;
+}
+
+/* ---- planning -------------------------------------------------------------- */
+
+static bool qualifies(const lgp_site_t *site)
+{
+    return site->evidence != LGP_EVIDENCE_NONE && site->confidence >= LGP_PATCH_CONFIDENCE
+        && site->size > 0;
+}
+
+static bool plan(pass_t *pass, uintptr_t call, uintptr_t to, bool entry)
+{
+    intptr_t rel = (intptr_t)to - (intptr_t)(call + CALL_SIZE);
+    if (rel < INT32_MIN || rel > INT32_MAX) {
+        pass->skipped[SKIP_RANGE] += entry;
+        return true;
+    }
+    if (((call + 1) & 7) > 4) {   /* the 4 bytes must sit in one aligned word */
+        pass->skipped[SKIP_STRADDLE] += entry;
+        return true;
+    }
+    if (!lgp__grow((void **)&pass->patches, &pass->patch_cap, pass->patch_count, sizeof(patch_t)))
+        return false;
+    pass->patches[pass->patch_count++] = (patch_t){ call, (int32_t)rel, entry };
+    return true;
+}
+
+/* Decides what each site's call should reach; false when out of memory. */
+static bool plan_sites(pass_t *pass, const lgp_table_t *table)
+{
+    uintptr_t malloc_addr = (uintptr_t)__wrap_malloc;
+    uintptr_t last = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *site = &table->sites[i];
+        /* A site that does not qualify now may have been patched by an
+         * earlier table: every direct malloc site is looked at. */
+        if (site->via != LGP_VIA_DIRECT || !site->callee || strcmp(site->callee, "malloc") != 0)
+            continue;
+        bool wanted = qualifies(site);
+        uintptr_t call = (uintptr_t)site->address + table->bias - CALL_SIZE;
+        if (call == last)
+            continue;   /* the same call twice in the table */
+        last = call;
+        size_t cls = wanted ? lg_route_class_for((size_t)site->size) : LG_ROUTE_NONE;
+        lg_route_entry_t entry = cls != LG_ROUTE_NONE ? lg_route_entry(cls) : NULL;
+        if (wanted && !entry)
+            pass->skipped[SKIP_NO_CLASS]++;
+        if (!segment_of(pass, call, CALL_SIZE)) {
+            if (entry)
+                pass->skipped[SKIP_OUTSIDE]++;
+            continue;
+        }
+        const uint8_t *code = (const uint8_t *)call;
+        int32_t rel;
+        memcpy(&rel, code + 1, sizeof rel);
+        uintptr_t target = call + CALL_SIZE + (intptr_t)rel;
+        bool at_entry = code[0] == CALL_REL32 && is_entry(pass, target);
+        if (code[0] != CALL_REL32 || (target != malloc_addr && !at_entry)) {
+            if (entry)
+                pass->skipped[SKIP_NOT_CALL]++;
+            continue;
+        }
+        uintptr_t to = entry ? (uintptr_t)entry : malloc_addr;
+        if (target == to) {
+            pass->using_entry += entry != NULL;
+            continue;
+        }
+        if (!entry && !at_entry)
+            continue;   /* at malloc, and staying there */
+        if (!plan(pass, call, to, entry != NULL))
+            return false;
+    }
+    return true;
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+/* One atomic store of the aligned word that holds the displacement. */
+static void store_displacement(uintptr_t call, int32_t rel)
+{
+    uintptr_t at = call + 1;
+    uint64_t *word = (uint64_t *)(at & ~(uintptr_t)7);
+    unsigned shift = (unsigned)(at & 7) * 8;
+    uint64_t mask = (uint64_t)0xffffffff << shift;
+    uint64_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
+    uint64_t new = (old & ~mask) | ((uint64_t)(uint32_t)rel << shift);
+    __atomic_store_n(word, new, __ATOMIC_RELEASE);
+}
+
+/* Writes the planned patches page by page; stops at the first page that
+ * cannot be made writable. */
+static void apply(pass_t *pass)
+{
+    uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t i = 0;
+    while (i < pass->patch_count) {
+        uintptr_t page = (pass->patches[i].call + 1) & ~(page_size - 1);
+        size_t end = i;
+        while (end < pass->patch_count
+               && ((pass->patches[end].call + 1) & ~(page_size - 1)) == page)
+            end++;
+        const segment_t *seg = segment_of(pass, pass->patches[i].call, CALL_SIZE);
+        bool protect = !(seg->prot & PROT_WRITE);
+        pthread_mutex_lock(&window_lock);
+        if (protect && mprotect((void *)page, page_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+            pass->mprotect_errno = errno;
+            pthread_mutex_unlock(&window_lock);
+            pass->skipped[SKIP_NOT_WRITABLE] += pass->patch_count - i;
+            return;
+        }
+        for (size_t k = i; k < end; k++)
+            store_displacement(pass->patches[k].call, pass->patches[k].rel);
+        if (protect && mprotect((void *)page, page_size, seg->prot) != 0)
+            pass->mprotect_errno = errno;   /* cannot happen for a page we just changed */
+        pthread_mutex_unlock(&window_lock);
+        for (size_t k = i; k < end; k++)
+            pass->using_entry += pass->patches[k].entry;
+        i = end;
+    }
+}
+
+/* ---- the pass --------------------------------------------------------------- */
+
+static void report(const pass_t *pass)
+{
+    size_t skipped = 0;
+    char why[256] = "";
+    size_t len = 0;
+    for (int r = 0; r < SKIP_REASONS; r++) {
+        if (!pass->skipped[r])
+            continue;
+        skipped += pass->skipped[r];
+        int n = snprintf(why + len, sizeof why - len, "%s%zu %s", len ? ", " : "",
+                         pass->skipped[r], skip_names[r]);
+        if (n > 0 && (size_t)n < sizeof why - len)
+            len += (size_t)n;
+    }
+    if (pass->mprotect_errno) {
+        int n = snprintf(why + len, sizeof why - len, "%smprotect: %s, a W^X policy?",
+                         len ? "; " : "", strerror(pass->mprotect_errno));
+        if (n > 0 && (size_t)n < sizeof why - len)
+            len += (size_t)n;
+    }
+    fprintf(stderr, "lgmalloc: short path: %zu call sites patched, %zu skipped%s%s%s\n",
+            pass->using_entry, skipped, len ? " (" : "", why, len ? ")" : "");
+}
+
+size_t lgp__patch_sites(const lgp_table_t *table)
+{
+    const char *v = getenv("LGMALLOC_VERBOSE");
+    bool verbose = v && atoi(v) > 0;
+    const char *off = getenv("LGMALLOC_PREDICT_PATCH");
+    if (off && strcmp(off, "0") == 0) {
+        if (verbose)
+            fputs("lgmalloc: short path: off (LGMALLOC_PREDICT_PATCH=0)\n", stderr);
+        return 0;
+    }
+    if (!table || !__wrap_malloc)
+        return 0;
+    pthread_once(&atfork_once, register_atfork);
+    if (!atfork_ok) {   /* a fork could copy a writable page for good */
+        if (verbose)
+            fputs("lgmalloc: short path: off (pthread_atfork failed)\n", stderr);
+        return 0;
+    }
+
+    pass_t *pass = calloc(1, sizeof *pass);
+    if (!pass)
+        return 0;
+    dl_iterate_phdr(program_segments, pass);
+    for (size_t c = 0; c < MAX_ENTRIES; c++) {
+        lg_route_entry_t entry = lg_route_entry(c);
+        if (!entry)
+            break;
+        pass->entries[pass->entry_count++] = (uintptr_t)entry;
+    }
+
+    if (pass->entry_count == 0) {   /* the analysis without lgmalloc (a test fixture) */
+        free(pass);
+        if (verbose)
+            fputs("lgmalloc: short path: off (no class entries in this program)\n", stderr);
+        return 0;
+    }
+
+    pthread_mutex_lock(&pass_lock);
+    bool planned = plan_sites(pass, table);
+    if (planned)
+        apply(pass);
+    pthread_mutex_unlock(&pass_lock);
+
+    size_t using_entry = pass->using_entry;
+    if (planned) {
+        lg_route_count_patched(using_entry);
+        if (verbose)
+            report(pass);
+    } else if (verbose) {
+        fputs("lgmalloc: short path: off (out of memory)\n", stderr);
+    }
+    free(pass->patches);
+    free(pass);
+    return using_entry;
+}

@@ -1,0 +1,97 @@
+/* From the prediction table to the allocator (lib/route.h): which sizes
+ * get exact-fit classes, which classes a new thread prepares, which call
+ * sites take the short path (patch.c), and what the statistics look up.
+ * Runs each time a table is published.
+ *
+ * Each mechanism can be switched off on its own, to measure what it
+ * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PREPARE=0,
+ * LGMALLOC_PREDICT_PATCH=0 (patch.c); LGMALLOC_PREDICT=0 turns off the
+ * analysis. */
+#include "internal.h"
+#include "patch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lgmalloc.h"
+#include "../lib/route.h"
+
+/* Sites below this confidence shape nothing. */
+#define LGP_ROUTE_CONFIDENCE 0.8f
+#define LGP_ROUTE_SIZES      64    /* distinct sizes considered, most wanted first */
+
+typedef struct wanted_s {
+    size_t size;
+    double sites;
+} wanted_t;
+
+static bool routed(const lgp_site_t *site)
+{
+    return site->evidence != LGP_EVIDENCE_NONE && site->evidence != LGP_EVIDENCE_CONFLICT
+        && site->confidence >= LGP_ROUTE_CONFIDENCE && site->size > 0;
+}
+
+static bool switched_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "0") == 0;
+}
+
+static int by_sites(const void *a, const void *b)
+{
+    const wanted_t *x = a, *y = b;
+    if (x->sites != y->sites)
+        return x->sites < y->sites ? 1 : -1;
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+/* The distinct predicted sizes, most call sites first. */
+static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, size_t *sized)
+{
+    size_t n = 0;
+    *sized = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *site = &table->sites[i];
+        if (!routed(site))
+            continue;
+        ++*sized;
+        size_t j = 0;
+        while (j < n && out[j].size != site->size)
+            j++;
+        if (j == n) {
+            if (n == max)
+                continue;
+            out[n++] = (wanted_t){ .size = site->size };
+        }
+        out[j].sites += site->confidence;
+    }
+    qsort(out, n, sizeof *out, by_sites);
+    return n;
+}
+
+/* For the statistics: the size a return address predicts. */
+static size_t lookup(uintptr_t ret)
+{
+    const lgp_site_t *site = lgp_table_find(lgp_self_table(), ret);
+    return site && site->via != LGP_VIA_WRAPPER && routed(site) ? (size_t)site->size : LG_ROUTE_NONE;
+}
+
+void lgp__route(const lgp_table_t *table)
+{
+    wanted_t wanted[LGP_ROUTE_SIZES];
+    size_t sized, n = wanted_sizes(table, wanted, LGP_ROUTE_SIZES, &sized);
+    size_t sizes[LGP_ROUTE_SIZES];
+    double weights[LGP_ROUTE_SIZES];
+    for (size_t i = 0; i < n; i++) {
+        sizes[i] = wanted[i].size;
+        weights[i] = wanted[i].sites;
+    }
+    if (!switched_off("LGMALLOC_PREDICT_EXACT"))
+        lg_route_add_exact(sizes, weights, n);
+    if (!switched_off("LGMALLOC_PREDICT_PREPARE"))
+        lg_route_prepare(sizes, n);
+    lg_route_set_lookup(lookup, table->count, sized);
+    /* with statistics on every malloc must reach the counting path */
+    if (!lg_stats_enabled())
+        lgp__patch_sites(table);
+}
