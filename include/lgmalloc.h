@@ -93,7 +93,6 @@ typedef struct lg_predict_stats_s {
     size_t sites;             /* allocation call sites found in the program */
     size_t sites_sized;       /* of which a size was predicted with high confidence */
     size_t exact_classes;     /* exact-fit classes added for predicted sizes */
-    size_t prepared_classes;  /* classes a new thread prepares ahead */
     size_t patched_sites;     /* call sites sent straight to their class's entry */
     size_t hits;              /* allocations of the size their site predicts (stats on) */
     size_t misses;            /* allocations at a predicted site of another size (stats on) */

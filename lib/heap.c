@@ -76,29 +76,37 @@ void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
 
 /* ---- heap structs ------------------------------------------------------- */
 
-/* Heap structs come from the OS a segment-sized batch at a time and are
- * never unmapped: a thread freeing into a segment may still read a heap
- * pointer from it after that heap's thread exited. */
+/* Heap structs come from the OS a batch at a time and are never unmapped:
+ * a thread freeing into a segment may still read a heap pointer from it
+ * after that heap's thread exited.  A batch is handed out front to back,
+ * so only the structs in use are ever touched. */
+#define LG_HEAP_BATCH ((size_t)256 << 10)
+
+static uint8_t *batch_next, *batch_end;   /* under lg__lock */
+
 static lg_heap_t *heap_struct_new(void)
 {
     lg__lock();
     lg_heap_t *heap = heaps_unused;
-    if (heap)
+    if (heap) {
         heaps_unused = heap->next_heap;
+    } else if (batch_next + sizeof *heap <= batch_end) {
+        heap = (lg_heap_t *)batch_next;
+        batch_next += sizeof *heap;
+    }
     lg__unlock();
     if (heap)
         return heap;
-    size_t mapped, n = (256 << 10) / sizeof(lg_heap_t);
-    lg_heap_t *batch = lg__os_map_aligned(n * sizeof(lg_heap_t), lg__os_page_size(), &mapped);
+    size_t mapped;
+    uint8_t *batch = lg__os_map_aligned(LG_HEAP_BATCH, lg__os_page_size(), &mapped);
     if (!batch)
         return NULL;
     lg__lock();
-    for (size_t i = 1; i < n; i++) {
-        batch[i].next_heap = heaps_unused;
-        heaps_unused = &batch[i];
-    }
+    /* what is left of the old batch is dropped: a few KiB of address space */
+    batch_next = batch + sizeof *heap;
+    batch_end = batch + LG_HEAP_BATCH;
     lg__unlock();
-    return &batch[0];
+    return (lg_heap_t *)batch;
 }
 
 static void in_use_link(lg_heap_t *heap)
@@ -181,7 +189,6 @@ lg_heap_t *lg__heap_init_thread(void)
     pthread_setspecific(heap_key, heap);
     lg__count_add(&lg__counters.threads_live, 1, NULL);
     lg__count_add(&lg__counters.threads_seen, 1, NULL);
-    lg__route_prepare_heap(heap);
     return heap;
 }
 

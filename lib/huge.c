@@ -19,8 +19,8 @@
 
 #define LG_HUGE_MAGIC 0x6c676d616c6c6f63ull /* "lgmalloc" */
 
-#define LG_HUGE_CACHE_SLOTS 8
-#define LG_HUGE_CACHE_BYTES ((size_t)32 << 20) /* resident bytes the cache may keep */
+#define LG_HUGE_CACHE_SLOTS 16
+#define LG_HUGE_CACHE_BYTES ((size_t)64 << 20) /* resident bytes the cache may keep */
 #define LG_HUGE_CACHE_MS    1000               /* unmapped after a second unused */
 
 typedef struct lg_huge_s {

@@ -35,9 +35,7 @@ size_t lg__class_add_exact(size_t block);
 void   lg__stats_page(size_t cls, size_t bytes, bool added);
 /* Counts a malloc seen by the generic path against its call site. */
 void   lg__route_observe(uintptr_t ret, size_t size);
-/* A new heap's pages for the predicted classes (route.c, page.c). */
-void   lg__route_prepare_heap(lg_heap_t *heap);
-void   lg__page_prepare(lg_heap_t *heap, size_t cls);
+
 
 /* ---- pages (page.c, secure.c) ------------------------------------------- */
 

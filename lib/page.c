@@ -337,14 +337,6 @@ void *lg__malloc_generic(size_t size)
     return block;
 }
 
-/* A page for the class made current ahead of the first malloc, with its
- * first blocks carved (see lg_route_prepare). */
-void lg__page_prepare(lg_heap_t *heap, size_t cls)
-{
-    if (heap->current[cls] == &lg__page_empty)
-        page_find(heap, cls);
-}
-
 /* Returns what it can of the heap to its segments and the OS: `all` also
  * retires current pages that are empty. */
 void lg__heap_collect(lg_heap_t *heap, bool all)

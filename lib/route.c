@@ -1,19 +1,14 @@
-/* What the prediction tells the core (route.h): exact-fit classes,
- * prepared classes, and the counts behind lg_predict_stats_get. */
+/* What the prediction tells the core (route.h): exact-fit classes, and
+ * the counts behind lg_predict_stats_get. */
 #include "internal.h"
 #include "route.h"
 
 /* Sizes within this fraction of their class already: no class of their own. */
 #define LG_EXACT_MIN_WASTE 16          /* 1/16: over 6% rounding */
-/* Prepared pages: one per class, within this many bytes of fresh blocks. */
-#define LG_PREPARE_BUDGET  ((size_t)32 << 10)
 
 static size_t exact_added, patched, sites_total, sites_sized;
 static _Atomic size_t hits, misses;
 static _Atomic(lg_route_lookup_t) lookup;
-
-static uint8_t prepared[LG_ROUTE_PREPARE_MAX];
-static _Atomic unsigned prepared_count;
 
 size_t lg_route_class_for(size_t size)
 {
@@ -48,36 +43,6 @@ size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t cou
     exact_added += added;
     lg__unlock();
     return added;
-}
-
-void lg_route_prepare(const size_t *sizes, size_t count)
-{
-    lg__process_init();
-    unsigned n = 0;
-    size_t bytes = 0;
-    lg__lock();
-    for (size_t i = 0; i < count && n < LG_ROUTE_PREPARE_MAX; i++) {
-        size_t cls = lg_route_class_for(sizes[i]);
-        if (cls == LG_ROUTE_NONE || bytes + lg__class_size[cls] > LG_PREPARE_BUDGET)
-            continue;
-        bool seen = false;
-        for (unsigned j = 0; j < n; j++)
-            seen |= prepared[j] == cls;
-        if (seen)
-            continue;
-        /* a page carves an OS page of blocks, or one block, at a time */
-        bytes += lg__class_size[cls] > 4096 ? lg__class_size[cls] : 4096;
-        prepared[n++] = (uint8_t)cls;
-    }
-    atomic_store_explicit(&prepared_count, n, memory_order_release);
-    lg__unlock();
-}
-
-void lg__route_prepare_heap(lg_heap_t *heap)
-{
-    unsigned n = atomic_load_explicit(&prepared_count, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        lg__page_prepare(heap, prepared[i]);
 }
 
 void lg_route_set_lookup(lg_route_lookup_t fn, size_t sites, size_t sized)
@@ -115,7 +80,6 @@ void lg_predict_stats_get(lg_predict_stats_t *out)
         .sites = sites_total,
         .sites_sized = sites_sized,
         .exact_classes = exact_added,
-        .prepared_classes = atomic_load_explicit(&prepared_count, memory_order_relaxed),
         .patched_sites = patched,
         .hits = atomic_load_explicit(&hits, memory_order_relaxed),
         .misses = atomic_load_explicit(&misses, memory_order_relaxed),

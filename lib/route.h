@@ -24,10 +24,6 @@ size_t lg_route_class_for(size_t size);
  * skipped.  Returns how many classes were added. */
 size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count);
 
-/* The classes a new thread's heap prepares a page for ahead of its first
- * allocation (at most LG_ROUTE_PREPARE_MAX, within a small memory budget). */
-#define LG_ROUTE_PREPARE_MAX 8
-void lg_route_prepare(const size_t *sizes, size_t count);
 
 /* The predicted sites, for the statistics: with statistics on, the core
  * asks this function (set once, by the analysis) what a return address

@@ -143,8 +143,8 @@ static void print_prediction(FILE *out)
     if (p.sites == 0)
         return;
     fprintf(out, "lgmalloc: prediction: %zu call sites, %zu with a size; %zu exact-fit classes, "
-            "%zu prepared, %zu sites on the short path\n",
-            p.sites, p.sites_sized, p.exact_classes, p.prepared_classes, p.patched_sites);
+            "%zu sites on the short path\n",
+            p.sites, p.sites_sized, p.exact_classes, p.patched_sites);
     if (lg__stats_on)
         fprintf(out, "lgmalloc: prediction: %zu allocations of the predicted size, "
                 "%zu at a predicted site of another size\n", p.hits, p.misses);

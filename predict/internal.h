@@ -236,8 +236,8 @@ size_t lgp__self_entries(uintptr_t bias, lgp_entry_t *out, size_t max);
 
 double lgp__now_ms(void);
 
-/* What a published table does to the allocator: exact-fit classes,
- * prepared classes, the statistics' lookup, the short path (route.c). */
+/* What a published table does to the allocator: exact-fit classes, the
+ * statistics' lookup, the short path (route.c). */
 void lgp__route(const lgp_table_t *table);
 
 #endif /* LGP_INTERNAL_H */

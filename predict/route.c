@@ -1,12 +1,12 @@
 /* From the prediction table to the allocator (lib/route.h): which sizes
- * get exact-fit classes, which classes a new thread prepares, which call
- * sites take the short path (patch.c), and what the statistics look up.
- * Runs each time a table is published.
+ * get exact-fit classes, which call sites take the short path (patch.c),
+ * and what the statistics look up.  Runs each time a table is published.
  *
  * Each mechanism can be switched off on its own, to measure what it
- * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PREPARE=0,
- * LGMALLOC_PREDICT_PATCH=0 (patch.c); LGMALLOC_PREDICT=0 turns off the
- * analysis. */
+ * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PATCH=0;
+ * LGMALLOC_PREDICT=0 turns off the analysis.  (Prepared classes, pages
+ * made ahead for a new thread, were measured and removed: see
+ * docs/prediction.md.) */
 #include "internal.h"
 #include "patch.h"
 
@@ -88,8 +88,6 @@ void lgp__route(const lgp_table_t *table)
     }
     if (!switched_off("LGMALLOC_PREDICT_EXACT"))
         lg_route_add_exact(sizes, weights, n);
-    if (!switched_off("LGMALLOC_PREDICT_PREPARE"))
-        lg_route_prepare(sizes, n);
     lg_route_set_lookup(lookup, table->count, sized);
     /* with statistics on every malloc must reach the counting path */
     if (!lg_stats_enabled())

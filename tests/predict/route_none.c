@@ -18,12 +18,6 @@ size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t cou
     return 0;
 }
 
-void lg_route_prepare(const size_t *sizes, size_t count)
-{
-    (void)sizes;
-    (void)count;
-}
-
 void lg_route_set_lookup(lg_route_lookup_t lookup, size_t sites, size_t sites_sized)
 {
     (void)lookup;
