@@ -28,8 +28,15 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
         return NULL;
     }
     uint8_t *p = os_map(size + align);
-    if (!p)
-        return NULL;
+    if (!p) {
+        /* out of address space (RLIMIT_AS) or memory: give back what the
+         * caches hold and ask once more */
+        lg__huge_cache_clear();
+        lg__segment_cache_clear();
+        p = os_map(size + align);
+        if (!p)
+            return NULL;
+    }
     uint8_t *q = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
     if (q > p)
         munmap(p, (size_t)(q - p));
