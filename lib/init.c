@@ -85,8 +85,13 @@ void lg__fatal(const char *fmt, ...)
         n = sizeof msg - 2;
     msg[n++] = '\n';
     static const char prefix[] = "lgmalloc: ";
+    static const char hint[] =
+        "lgmalloc: the program misused the heap there; the core dump or a debugger shows where.\n"
+        "lgmalloc: to find the first bad write: build lgmalloc with -Dsecure=true, or run under\n"
+        "lgmalloc: valgrind with lgmalloc built -Dvalgrind=true\n";
     ssize_t r = write(STDERR_FILENO, prefix, sizeof prefix - 1);
     r = write(STDERR_FILENO, msg, (size_t)n);
+    r = write(STDERR_FILENO, hint, sizeof hint - 1);
     (void)r;
     abort();
 }

@@ -1,4 +1,4 @@
-/* The short path (issue 5): a call site whose size is known with high
+/* The short path: a call site whose size is known with high
  * confidence calls its class's entry (wrap/entries.c) instead of malloc,
  * so the allocation skips the size-to-class step.  The call is redirected
  * in the running program by rewriting the rel32 of its `call __wrap_malloc`

@@ -1,4 +1,4 @@
-/* The short path (issue 5): points the running program's call sites whose
+/* The short path: points the running program's call sites whose
  * size is known with high confidence at lgmalloc's per-class entries
  * (wrap/entries.c) by rewriting the rel32 of their `call __wrap_malloc`. */
 #ifndef LGP_PATCH_H

@@ -144,6 +144,7 @@ static void *background(void *arg)
     if (analyse(job, false, dwarf, "instructions, background thread") && dwarf)
         analyse(job, true, false, "with DWARF, background thread");
     job_free(job);
+    lgp__release_libraries();
     finish();
     return NULL;
 }
@@ -192,6 +193,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
         analyse(job, dwarf, false,
                 dwarf ? "with DWARF, before main" : "instructions, before main");
         job_free(job);
+        lgp__release_libraries();
         return;
     }
     job->options.dwarf = dwarf;

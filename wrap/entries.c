@@ -1,4 +1,4 @@
-/* The short path (issue 5): one malloc entry point per size class, which
+/* The short path: one malloc entry point per size class, which
  * allocates from its class without computing it.  At start-up the analysis
  * points the call sites whose size it knows with high confidence at these
  * (predict/patch.c rewrites the call's rel32 displacement).
