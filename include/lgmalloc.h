@@ -94,6 +94,7 @@ typedef struct lg_predict_stats_s {
     size_t sites_sized;       /* of which a size was predicted with high confidence */
     size_t exact_classes;     /* exact-fit classes added for predicted sizes */
     size_t patched_sites;     /* call sites sent straight to their class's entry */
+    size_t exact_requests;    /* allocations served by exact-fit classes (stats on) */
     size_t hits;              /* allocations of the size their site predicts (stats on) */
     size_t misses;            /* allocations at a predicted site of another size (stats on) */
 } lg_predict_stats_t;

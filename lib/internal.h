@@ -46,6 +46,7 @@ void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
 /* ---- the OS (os.c) ------------------------------------------------------ */
 
 void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);
+void *lg__os_segment_map(void);   /* LG_SEGMENT_SIZE, aligned to it */
 void  lg__os_unmap(void *p, size_t size);
 void  lg__os_purge(void *p, size_t size);
 void *lg__os_remap(void *p, size_t old_size, size_t new_size);
@@ -84,6 +85,7 @@ extern bool lg__stats_on;
 void lg__stats_init(void);
 void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret);
 void lg__stats_free(const lg_page_t *page);
+size_t lg__stats_exact_requests(void);   /* allocations from exact-fit classes */
 
 /* ---- segments (segment.c) ----------------------------------------------- */
 

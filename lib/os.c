@@ -48,6 +48,43 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
     return q;
 }
 
+/* Segments are carved from regions reserved LG_REGION_SIZE at a time: a
+ * thread's first segment then costs no system call, and many threads
+ * starting at once do not queue on the kernel's lock of the address space
+ * (an mmap and two munmaps each).  Untouched, a region is address space
+ * only.  When not even a region can be had (RLIMIT_AS), one segment is. */
+#define LG_REGION_SIZE ((size_t)64 << 20)
+
+static uint8_t *region_next, *region_end;   /* under lg__lock */
+
+void *lg__os_segment_map(void)
+{
+    size_t mapped;
+    for (;;) {
+        lg__lock();
+        uint8_t *seg = NULL;
+        if (region_next < region_end) {
+            seg = region_next;
+            region_next += LG_SEGMENT_SIZE;
+        }
+        lg__unlock();
+        if (seg)
+            return seg;
+        uint8_t *region = lg__os_map_aligned(LG_REGION_SIZE, LG_SEGMENT_SIZE, &mapped);
+        if (!region)
+            return lg__os_map_aligned(LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, &mapped);
+        lg__lock();
+        bool mine = region_next == region_end;  /* or another thread refilled first */
+        if (mine) {
+            region_next = region;
+            region_end = region + LG_REGION_SIZE;
+        }
+        lg__unlock();
+        if (!mine)
+            lg__os_unmap(region, LG_REGION_SIZE);
+    }
+}
+
 void lg__os_unmap(void *p, size_t size)
 {
     munmap(p, size);

@@ -81,6 +81,7 @@ void lg_predict_stats_get(lg_predict_stats_t *out)
         .sites_sized = sites_sized,
         .exact_classes = exact_added,
         .patched_sites = patched,
+        .exact_requests = lg__stats_exact_requests(),
         .hits = atomic_load_explicit(&hits, memory_order_relaxed),
         .misses = atomic_load_explicit(&misses, memory_order_relaxed),
     };

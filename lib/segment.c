@@ -90,10 +90,9 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
         seg = cache[--cached];
     lg__unlock();
     if (!seg) {
-        size_t mapped;
         if (!lg__limit_allows(heap, LG_SLICE_SIZE))
             return NULL;
-        seg = lg__os_map_aligned(LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, &mapped);
+        seg = lg__os_segment_map();
         if (!seg)
             return NULL;
         lg__count_commit(LG_SLICE_SIZE); /* the header; a cached one still has it */

@@ -85,6 +85,14 @@ void lg__stats_page(size_t cls, size_t bytes, bool added)
 
 #define CLOAD(c, x) atomic_load_explicit(&(c)->x, memory_order_relaxed)
 
+size_t lg__stats_exact_requests(void)
+{
+    size_t n = 0;
+    for (size_t cls = lg__class_std_count; cls < lg__class_count; cls++)
+        n += CLOAD(&per_class[cls], requests);
+    return n;
+}
+
 size_t lg_class_stats_get(lg_class_stats_t *out, size_t max)
 {
     size_t n = 0;
@@ -146,8 +154,9 @@ static void print_prediction(FILE *out)
             "%zu sites on the short path\n",
             p.sites, p.sites_sized, p.exact_classes, p.patched_sites);
     if (lg__stats_on)
-        fprintf(out, "lgmalloc: prediction: %zu allocations of the predicted size, "
-                "%zu at a predicted site of another size\n", p.hits, p.misses);
+        fprintf(out, "lgmalloc: prediction: %zu allocations from exact-fit classes; %zu of the "
+                "size their call site predicts, %zu of another size (a wrong prediction)\n",
+                p.exact_requests, p.hits, p.misses);
 }
 
 static void print_at_exit(void)
