@@ -90,7 +90,7 @@ static lg_heap_t *heap_struct_new(void)
     lg_heap_t *heap = heaps_unused;
     if (heap) {
         heaps_unused = heap->next_heap;
-    } else if (batch_next + sizeof *heap <= batch_end) {
+    } else if ((uintptr_t)batch_end - (uintptr_t)batch_next >= sizeof *heap) {
         heap = (lg_heap_t *)batch_next;
         batch_next += sizeof *heap;
     }

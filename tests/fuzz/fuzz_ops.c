@@ -7,7 +7,7 @@
  * with the input that did it.
  *
  * It calls the lg_ functions directly and is linked with the core alone
- * (lib/*.c, no wrap/), so libFuzzer's own malloc stays the C library's.
+ * (the files of lib/, none of wrap/), so libFuzzer's own malloc stays the C library's.
  * Built and run by run.sh.
  *
  * Each operation takes 4 bytes:
