@@ -96,9 +96,13 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
 
     double d0 = lgp__now_ms();
     lgp_callvalue_t *cv = NULL;
-    snprintf(table->note, sizeof table->note, "DWARF off");
-    if (opt->dwarf && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
-                                      table->note, sizeof table->note) == 0) {
+    /* without .debug_info libdwarf is not even started: its code stays
+     * out of the process's memory */
+    table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
+    snprintf(table->note, sizeof table->note, table->debug_info ? "DWARF off" : "no .debug_info");
+    if (opt->dwarf && table->debug_info
+        && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
+                           table->note, sizeof table->note) == 0) {
         if (table->costs.debug_info_bytes == 0) {
             snprintf(table->note, sizeof table->note, "no .debug_info");
             lgp__dwarf_close(dwarf);

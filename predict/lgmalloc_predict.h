@@ -64,6 +64,7 @@ typedef struct lgp_table_s {
     size_t      count;
     uintptr_t   bias;         /* load bias (in-process tables; 0 from a file) */
     bool        dwarf;        /* DWARF evidence was merged in */
+    bool        debug_info;   /* the file has a .debug_info section */
     char        note[96];     /* why not, when not ("no DWARF (built without -g?)") */
     lgp_costs_t costs;
     char       *strings;      /* owns the names the sites point to */

@@ -122,7 +122,7 @@ static bool analyse(job_t *job, bool dwarf, bool pending, const char *stage)
         return false;
     }
     table->bias = job->bias;
-    if (pending)
+    if (pending && table->debug_info)
         snprintf(table->note, sizeof table->note, "DWARF pending");
     publish(table, stage);
     return true;
@@ -141,7 +141,8 @@ static void *background(void *arg)
 {
     job_t *job = arg;
     bool dwarf = job->options.dwarf;
-    if (analyse(job, false, dwarf, "instructions, background thread") && dwarf)
+    if (analyse(job, false, dwarf, "instructions, background thread") && dwarf
+        && lgp_self_table()->debug_info)
         analyse(job, true, false, "with DWARF, background thread");
     job_free(job);
     lgp__release_libraries();
