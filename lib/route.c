@@ -19,17 +19,14 @@ size_t lg_route_class_for(size_t size)
     return need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
 }
 
-size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count)
+size_t lg_route_add_exact(const size_t *sizes, size_t count)
 {
-    (void)weights; /* the caller orders sizes by weight; the budget keeps the first */
     lg__process_init();
     size_t added = 0;
     lg__lock();
     for (size_t i = 0; i < count; i++) {
         size_t size = sizes[i];
-        if (size == 0 || size > LG_TABLE_MAX)
-            continue;
-        if (size + LG_CANARY > LG_TABLE_MAX)
+        if (size == 0 || size > LG_TABLE_MAX - LG_CANARY)
             continue;
         size_t block = (size + LG_CANARY + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
         if (block < sizeof(lg_block_t))

@@ -18,11 +18,11 @@
 /* The class that serves size now, or LG_ROUTE_NONE (a huge block). */
 size_t lg_route_class_for(size_t size);
 
-/* Adds exact-fit classes for predicted sizes, most wanted first (weights:
- * how many call sites ask for each).  Sizes that already fit a class
- * within a few bytes, and sizes past the budget of spare classes, are
- * skipped.  Returns how many classes were added. */
-size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count);
+/* Adds exact-fit classes for predicted sizes, given most wanted first (the
+ * spare classes go to the first).  Sizes their class already fits within
+ * 1/16, and sizes past the spare classes, are skipped.  Returns how many
+ * classes were added. */
+size_t lg_route_add_exact(const size_t *sizes, size_t count);
 
 
 /* The predicted sites, for the statistics: with statistics on, the core

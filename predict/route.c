@@ -81,13 +81,10 @@ void lgp__route(const lgp_table_t *table)
     wanted_t wanted[LGP_ROUTE_SIZES];
     size_t sized, n = wanted_sizes(table, wanted, LGP_ROUTE_SIZES, &sized);
     size_t sizes[LGP_ROUTE_SIZES];
-    double weights[LGP_ROUTE_SIZES];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         sizes[i] = wanted[i].size;
-        weights[i] = wanted[i].sites;
-    }
     if (!switched_off("LGMALLOC_PREDICT_EXACT"))
-        lg_route_add_exact(sizes, weights, n);
+        lg_route_add_exact(sizes, n);
     lg_route_set_lookup(lookup, table->count, sized);
     /* with statistics on every malloc must reach the counting path */
     if (!lg_stats_enabled())

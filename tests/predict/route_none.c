@@ -10,10 +10,9 @@ size_t lg_route_class_for(size_t size)
     return LG_ROUTE_NONE;
 }
 
-size_t lg_route_add_exact(const size_t *sizes, const double *weights, size_t count)
+size_t lg_route_add_exact(const size_t *sizes, size_t count)
 {
     (void)sizes;
-    (void)weights;
     (void)count;
     return 0;
 }
