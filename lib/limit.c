@@ -5,7 +5,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Atomic size_t limit;
 
@@ -41,25 +43,38 @@ bool lg__limit_allows(lg_heap_t *heap, size_t bytes)
     return false;
 }
 
-/* "64M", "512k", "1G" or plain bytes; 0 when it does not parse. */
-static size_t parse_size(const char *s)
+/* "64M", "512k", "1G", "64MiB", "64MB" or plain bytes; false when it does
+ * not parse. */
+static bool parse_size(const char *s, size_t *bytes)
 {
     char *end;
+    errno = 0;
     unsigned long long n = strtoull(s, &end, 10);
+    if (end == s || errno)
+        return false;
+    unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': n <<= 10; end++; break;
-    case 'm': case 'M': n <<= 20; end++; break;
-    case 'g': case 'G': n <<= 30; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
     default: break;
     }
-    if (*end == 'i' || *end == 'B' || *end == 'b')
-        end += end[0] == 'i' && (end[1] == 'B' || end[1] == 'b') ? 2 : 1;
-    return *end == '\0' ? (size_t)n : 0;
+    if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+        end += strlen(end);
+    if (*end != '\0' || n > (SIZE_MAX >> shift))
+        return false;
+    *bytes = (size_t)n << shift;
+    return true;
 }
 
 void lg__limit_init(void)
 {
     const char *env = getenv("LGMALLOC_LIMIT");
-    if (env && *env)
-        lg_set_limit(parse_size(env));
+    size_t bytes;
+    if (!env || !*env)
+        return;
+    if (parse_size(env, &bytes))
+        lg_set_limit(bytes);
+    else
+        fprintf(stderr, "lgmalloc: LGMALLOC_LIMIT=%s is not a size (like 64M or 1G): no limit set\n", env);
 }
