@@ -5,7 +5,6 @@
 
 #include <errno.h>
 
-
 static bool page_has_room(const lg_page_t *page)
 {
     return page->free != NULL || page->bump < page->end;
