@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define LG_PURGE_SLICES 64   /* purge once this many free slices are resident */
+#define LG_PURGE_SLICES 16   /* purge once this many free slices (1 MiB) are resident */
 #define LG_SEGMENT_CACHE 4   /* empty segments kept mapped (purged) for reuse */
 /* Slice 0 is the header.  Secure builds keep the last slice inaccessible,
  * and the last OS page of the header's: guards around the pages. */

@@ -25,9 +25,9 @@ TestSuite(reclaim, .timeout = 60);
 #define SMALL_SHARE (SHARE / 2)
 #define MAX_BLOCKS  (SMALL_SHARE / 16 + 1024)
 #define SLACK       (16 * MiB)
-/* A live heap may keep up to 4 MiB of empty slices before it purges them
+/* A live heap may keep up to 1 MiB of empty slices before it purges them
  * (docs/design.md, "Returning memory"): allowed on top while owners live. */
-#define HEAP_DIRTY  (4 * MiB)
+#define HEAP_DIRTY  (1 * MiB)
 
 typedef struct {
     void **p;           /* the thread's blocks (an array mapped, not malloc'ed) */
