@@ -10,9 +10,10 @@
  *     2100  the buffer the request is read into
  *     9000  a scratch area for the reply's body
  *
- * Before main, lgmalloc reads this program's machine code and finds these
- * sizes (LGMALLOC_VERBOSE=1 prints what it found) and makes an exact-fit
- * size class for each.  At the end the server prints requests per second,
+ * From before main, on a thread of its own, lgmalloc reads this program's
+ * machine code, finds these sizes (LGMALLOC_VERBOSE=1 prints what it found)
+ * and makes an exact-fit size class for each that a standard class would
+ * round up by more than 1/16: all but 56, which takes 64.  At the end the server prints requests per second,
  * lgmalloc's statistics, and the size classes that served the requests:
  * with LGMALLOC_STATS=1 in the environment, which counts every allocation
  * (a few nanoseconds each); without it only the pages each class holds.
