@@ -77,6 +77,12 @@ lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *bloc
     return next;
 }
 
+/* Where a secure build keeps a block's canary: its last word. */
+lg_inline uintptr_t *lg__canary(const lg_page_t *page, lg_block_t *block)
+{
+    return (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
+}
+
 /* A block leaves a free list for the program: not free any more, its
  * canary set, and (valgrind) a heap block of `size` bytes. */
 lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t size)
@@ -86,8 +92,7 @@ lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t si
     block->next = NULL; /* or memcheck would count the next free block as reachable from it */
 #endif
 #if LG_SECURE
-    uintptr_t *canary = (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
-    *canary = page->list_key ^ (uintptr_t)block;
+    *lg__canary(page, block) = page->list_key ^ (uintptr_t)block;
 #else
     (void)page;
 #endif
@@ -100,7 +105,7 @@ lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t si
 lg_inline void lg__block_in(const lg_page_t *page, lg_block_t *block)
 {
 #if LG_SECURE
-    uintptr_t *canary = (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
+    uintptr_t *canary = lg__canary(page, block);
     lg_track_open(canary, sizeof *canary);
     if (*canary != (page->list_key ^ (uintptr_t)block))
         lg__corrupt_canary(block, page->block_size);

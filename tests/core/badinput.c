@@ -64,16 +64,22 @@ Test(badinput, malloc_of_size_max_gives_enomem)
     assert_heap_works();
 }
 
-Test(badinput, malloc_just_above_ptrdiff_max_gives_enomem)
+/* Each malloc(sizes[i]) returns NULL with ENOMEM, and the heap goes on. */
+static void assert_malloc_fails(const size_t *sizes, size_t count)
 {
-    static const size_t sizes[] = { TOO_BIG, TOO_BIG + 1, TOO_BIG + 4096, SIZE_MAX - 4096,
-                                    SIZE_MAX - 15, SIZE_MAX - 1 };
-    for (size_t i = 0; i < COUNT(sizes); i++) {
+    for (size_t i = 0; i < count; i++) {
         errno = 0;
         cr_assert_null(malloc(opaque(sizes[i])), "malloc(%zu) succeeded", sizes[i]);
         cr_assert_eq(errno, ENOMEM, "malloc(%zu): errno %d", sizes[i], errno);
     }
     assert_heap_works();
+}
+
+Test(badinput, malloc_just_above_ptrdiff_max_gives_enomem)
+{
+    static const size_t sizes[] = { TOO_BIG, TOO_BIG + 1, TOO_BIG + 4096, SIZE_MAX - 4096,
+                                    SIZE_MAX - 15, SIZE_MAX - 1 };
+    assert_malloc_fails(sizes, COUNT(sizes));
 }
 
 /* Below PTRDIFF_MAX but far more than a 47-bit address space holds: the
@@ -82,12 +88,7 @@ Test(badinput, malloc_larger_than_the_address_space_gives_enomem)
 {
     static const size_t sizes[] = { PTRDIFF_MAX, PTRDIFF_MAX - 4 * MiB, (size_t)1 << 62,
                                     (size_t)1 << 48 };
-    for (size_t i = 0; i < COUNT(sizes); i++) {
-        errno = 0;
-        cr_assert_null(malloc(opaque(sizes[i])), "malloc(%zu) succeeded", sizes[i]);
-        cr_assert_eq(errno, ENOMEM, "malloc(%zu): errno %d", sizes[i], errno);
-    }
-    assert_heap_works();
+    assert_malloc_fails(sizes, COUNT(sizes));
 }
 
 Test(badinput, calloc_whose_product_overflows_gives_enomem)
