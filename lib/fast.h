@@ -3,28 +3,39 @@
  * wrapped call reaches the free list without a further jump.
  *
  * malloc: size to page (one load from the heap for small sizes), pop the
- * page's free list.  free: is the pointer in one of our segments, is the
- * segment this thread's, push on the page's list; the page's trigger
- * (see LG_BIAS_CURRENT) says when anything more is due.  Everything else
- * is a call to the slow paths. */
+ * page's free list.  free: the pointer's page from the window's slice
+ * table, is it a block of that page and not free already, is the page
+ * this thread's, push on the page's list; the page's trigger (see
+ * LG_BIAS_CURRENT) says when anything more is due.  Everything else is a
+ * call to the slow paths. */
 #ifndef LG_FAST_H
 #define LG_FAST_H
 
 #include "types.h"
 #include "harden.h"
 
-extern __thread lg_heap_t *lg__heap __attribute__((tls_model("local-exec")));
+#define lg_tls __thread __attribute__((tls_model("local-exec")))
+
+extern lg_tls lg_heap_t *lg__heap;
+/* The thread's current page of each class, and the same pages under each
+ * granule of size up to LG_DIRECT_MAX: in TLS rather than in the heap, so
+ * malloc reaches its page with one load.  Pages of lg__heap's segments, or
+ * lg__page_empty (heap.c). */
+extern lg_tls lg_page_t *lg__current[LG_CLASSES];
+extern lg_tls lg_page_t *lg__direct[LG_DIRECT_MAX / LG_GRANULE + 1];
 
 void *lg__malloc_generic(size_t size);
 void  lg__free_slow(lg_page_t *page);
 void  lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block);
-void  lg__free_not_in_segment(void *p);
-/* These two never return (they abort); not declared _Noreturn so that the
- * fast path reaches them with a jump and needs no stack frame. */
-void  lg__free_invalid(const lg_page_t *page, const void *p);
+/* A pointer outside the window's pages: NULL, a segment outside the
+ * window, a huge block, or the C library's. */
+void  lg__free_outside(void *p);
+/* A pointer that is not a block start of the page the window's table
+ * gives: outside our pages after all, or misuse (which aborts). */
+void  lg__free_not_block(const lg_page_t *page, void *p);
+/* Never returns (it aborts); not declared _Noreturn so that the fast path
+ * reaches it with a jump and needs no stack frame. */
 void  lg__free_double(const void *p);
-
-extern uintptr_t lg__free_key;   /* random, nonzero: marks free blocks */
 
 /* ---- thread identity ---------------------------------------------------- */
 
@@ -48,6 +59,21 @@ lg_inline uintptr_t lg__thread_id(void)
  * where we map), which free tests in fewer instructions than a bit. */
 extern uint8_t  lg__segment_map[LG_UNITS];
 extern uint64_t lg__huge_map[LG_MAP_WORDS];    /* units holding a huge block */
+
+/* The window of segments (os.c): where it starts, and for each of its
+ * slices the page that holds it, as an offset from `invalid`: the zeros of
+ * slices in no page, or in no segment, name that page, whose block-start
+ * test no pointer passes.  One struct, so one address reaches both. */
+extern uintptr_t lg__window_base;
+extern struct lg_window_s {
+    lg_page_t invalid;
+    uintptr_t pages[LG_WINDOW_SLICES];
+} lg__window;
+
+lg_inline lg_page_t *lg__window_page(uintptr_t slice)
+{
+    return (lg_page_t *)((uintptr_t)&lg__window.invalid + lg__window.pages[slice]);
+}
 
 lg_inline bool lg__in_segment(const void *p)
 {
@@ -76,12 +102,12 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 
 /* ---- the fast paths ------------------------------------------------------ */
 
-/* Pops the first block of a page's free list for the program. */
+/* Pops the first block of a page's free list for the program.  (Not
+ * counted: the page is the current one, see LG_BIAS_CURRENT.) */
 lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t size)
 {
     lg_track_open(block, sizeof *block);
     page->free = lg__link_get(page, block);
-    page->trigger++;
     lg__block_out(page, block, size);
     return block;
 }
@@ -89,7 +115,7 @@ lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t si
 lg_inline void *lg__malloc_fast(size_t size)
 {
     if (lg_likely(size <= LG_DIRECT_MAX - LG_CANARY)) {
-        lg_page_t *page = lg__heap->direct[(size + LG_CANARY + LG_GRANULE - 1) / LG_GRANULE];
+        lg_page_t *page = lg__direct[(size + LG_CANARY + LG_GRANULE - 1) / LG_GRANULE];
         lg_block_t *block = page->free;
         if (lg_likely(block != NULL))
             return lg__page_pop(page, block, size);
@@ -112,7 +138,7 @@ lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
  * prediction costs time, never a misplaced block. */
 lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
 {
-    lg_page_t *page = lg__heap->current[cls];
+    lg_page_t *page = lg__current[cls];
     /* (secure: an empty heap's page has no room for the canary either) */
     if (lg_likely(size <= page->block_size - LG_CANARY && (!LG_SECURE || page->block_size))) {
         lg_block_t *block = page->free;
@@ -126,35 +152,44 @@ lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
  * page (or lies in no page), and a block that is free already. */
 lg_inline bool lg__block_start(const lg_page_t *page, const void *p)
 {
-    return (uintptr_t)p * page->div_mul - page->div_base < page->div_mul;
+    return (uintptr_t)p * page->div_mul - page->div_base < page->div_limit;
+}
+
+/* The mark of a free block of this page (see lg_block_t). */
+lg_inline uintptr_t lg__free_mark(const lg_page_t *page)
+{
+    return (uintptr_t)page;
+}
+
+lg_inline void lg__free_to_page(lg_page_t *page, void *p)
+{
+    lg_block_t *block = p;
+    if (lg_unlikely(!lg__block_start(page, p))) {
+        lg__free_not_block(page, p);
+        return;
+    }
+    lg_track_open(block, sizeof *block);
+    if (lg_unlikely(block->key == lg__free_mark(page))) {
+        lg__free_double(p);
+        return;
+    }
+    lg__block_in(page, block);
+    block->key = lg__free_mark(page);
+    if (lg_likely(page->owner == lg__thread_id())) {
+        lg__free_local(page, block);
+        return;
+    }
+    lg__free_remote(lg__segment_of(p), page, block);
 }
 
 lg_inline void lg__free_fast(void *p)
 {
-    if (lg_likely(lg__in_segment(p))) {
-        lg_segment_t *seg = lg__segment_of(p);
-        lg_page_t *page = lg__page_of(seg, p);
-        lg_block_t *block = p;
-        uintptr_t key = lg__free_key;
-        if (lg_unlikely(!lg__block_start(page, p))) {
-            lg__free_invalid(page, p);
-            return;
-        }
-        lg_track_open(block, sizeof *block);
-        if (lg_unlikely(block->key == key)) {
-            lg__free_double(p);
-            return;
-        }
-        lg__block_in(page, block);
-        block->key = key;
-        if (lg_likely(seg->owner == lg__thread_id())) {
-            lg__free_local(page, block);
-            return;
-        }
-        lg__free_remote(seg, page, block);
+    uintptr_t slice = ((uintptr_t)p - lg__window_base) >> LG_SLICE_SHIFT;
+    if (lg_likely(slice < LG_WINDOW_SLICES)) {
+        lg__free_to_page(lg__window_page(slice), p);
         return;
     }
-    lg__free_not_in_segment(p);
+    lg__free_outside(p);
 }
 
 #endif /* LG_FAST_H */

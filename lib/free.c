@@ -1,15 +1,28 @@
 /* free and what asks where a pointer came from.  The fast path is in
- * fast.h; pointers outside our segments come here. */
+ * fast.h; pointers outside the window's pages come here. */
 #include "internal.h"
 
-void lg__free_not_in_segment(void *p)
+void lg__free_outside(void *p)
 {
-    if (!p)
+    if (lg__in_segment(p))
+        lg__free_to_page(lg__page_of(lg__segment_of(p), p), p);
+    else if (!p)
         return;
-    if (lg__is_huge(p))
+    else if (lg__is_huge(p))
         lg__huge_free(p);
     else
         lg__foreign_free(p);
+}
+
+void lg__free_not_block(const lg_page_t *page, void *p)
+{
+    /* in the window but in none of our segments: a huge block or the C
+     * library's that the kernel placed there */
+    if (page == &lg__window.invalid && !lg__in_segment(p)) {
+        lg__free_outside(p);
+        return;
+    }
+    lg__free_invalid(page, p);
 }
 
 _Noreturn void lg__free_invalid(const lg_page_t *page, const void *p)

@@ -9,29 +9,36 @@
  * is empty, so the first malloc of each class takes the slow path. */
 lg_page_t lg__page_empty;
 
-/* Free slices point here; no pointer passes its block-start test. */
-lg_page_t lg__page_invalid = { .state = LG_PAGE_FULL };
+lg_heap_t lg__heap_empty;
 
-lg_heap_t lg__heap_empty = {
-    .direct = { [0 ... LG_DIRECT_MAX / LG_GRANULE] = &lg__page_empty },
-    .current = { [0 ... LG_CLASSES - 1] = &lg__page_empty },
+lg_tls lg_heap_t *lg__heap = &lg__heap_empty;
+lg_tls lg_page_t *lg__current[LG_CLASSES] = { [0 ... LG_CLASSES - 1] = &lg__page_empty };
+lg_tls lg_page_t *lg__direct[LG_DIRECT_MAX / LG_GRANULE + 1] = {
+    [0 ... LG_DIRECT_MAX / LG_GRANULE] = &lg__page_empty
 };
-
-__thread lg_heap_t *lg__heap __attribute__((tls_model("local-exec"))) = &lg__heap_empty;
 
 static pthread_key_t heap_key;
 static lg_heap_t *heaps_unused;   /* under lg__lock, linked by next_heap */
 static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
 
 /* The current page of a class, also under every granule that maps to it. */
-void lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page)
+void lg__set_current(size_t cls, lg_page_t *page)
 {
-    heap->current[cls] = page;
+    lg__current[cls] = page;
     if (lg__stats_on)
         return; /* every malloc counts, in the generic path */
     for (size_t g = lg__class_granule_lo[cls];
          g <= LG_DIRECT_MAX / LG_GRANULE && lg__class_of_granule[g] == cls; g++)
-        heap->direct[g] = page;
+        lg__direct[g] = page;
+}
+
+/* A thread letting go of its heap: no current pages any more. */
+static void forget_current(void)
+{
+    for (size_t cls = 0; cls < LG_CLASSES; cls++)
+        lg__current[cls] = &lg__page_empty;
+    for (size_t g = 0; g <= LG_DIRECT_MAX / LG_GRANULE; g++)
+        lg__direct[g] = &lg__page_empty;
 }
 
 /* ---- class queues ----------------------------------------------------- */
@@ -141,6 +148,7 @@ static void heap_thread_exit(void *arg)
     lg__heap_close_xpages(heap);
     lg__heap_collect(heap, true);
     lg__segment_abandon_all(heap);
+    forget_current();
     lg__lock();
     heap_struct_release(heap);
     lg__unlock();

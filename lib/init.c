@@ -28,18 +28,18 @@ static void fork_child(void)
     lg__heap_after_fork();
 }
 
-uintptr_t lg__free_key;
+uintptr_t lg__seed;
 
-/* Random, so no program can write the mark of a free block by accident;
- * from the kernel's AT_RANDOM bytes, which cost no system call. */
-static uintptr_t free_key_new(void)
+/* What lg__random and the window's place start from: the kernel's
+ * AT_RANDOM bytes, which cost no system call. */
+static uintptr_t seed_new(void)
 {
     uintptr_t key = 0;
     const void *random = (const void *)getauxval(AT_RANDOM);
     if (random)
         memcpy(&key, (const uint8_t *)random + 8, sizeof key);
     key ^= (uintptr_t)&key * 0x9e3779b97f4a7c15u; /* the stack address, if there is no AT_RANDOM */
-    return key | 1;                               /* never 0, what malloc writes */
+    return key | 1;
 }
 
 /* Process start-up, on the first allocation of any thread.  Registering
@@ -58,7 +58,7 @@ void lg__process_init(void)
     pthread_mutex_lock(&init_lock);
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
         atomic_store_explicit(&initializing, lg__thread_id(), memory_order_relaxed);
-        lg__free_key = free_key_new();
+        lg__seed = seed_new();
         lg__stats_init();
         lg__limit_init();
         lg__classes_init();

@@ -9,6 +9,9 @@
 
 void lg__map_set(uint64_t *map, void *start, size_t size, bool on);
 void lg__segment_map_set(lg_segment_t *seg, bool on);
+/* Which page holds slice i of seg: in the segment, and in the window's
+ * table when the segment is in the window. */
+void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page);
 
 lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
 {
@@ -46,7 +49,8 @@ void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
 /* ---- the OS (os.c) ------------------------------------------------------ */
 
 void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);
-void *lg__os_segment_map(void);   /* LG_SEGMENT_SIZE, aligned to it */
+void *lg__os_segment_map(void);   /* LG_SEGMENT_SIZE, aligned to it; in the window if it can */
+void  lg__os_segment_unmap(void *seg);
 void  lg__os_unmap(void *p, size_t size);
 void  lg__os_purge(void *p, size_t size);
 void *lg__os_remap(void *p, size_t old_size, size_t new_size);
@@ -77,7 +81,7 @@ void lg__limit_init(void);
 /* ---- per-class statistics (stats.c), with LGMALLOC_STATS only ----------- */
 
 /* Read at start-up; when set, every malloc takes lg__malloc_generic (the
- * heaps' direct[] stays empty) and every free of a block of this thread
+ * threads' lg__direct[] stays empty) and every free of a block of this thread
  * takes lg__free_remote (the heaps' owner ids carry LG_OWNER_COUNTED), and
  * both count. */
 extern bool lg__stats_on;
@@ -111,24 +115,20 @@ void  lg__heap_close_xpages(lg_heap_t *heap);
 #define LG_XPAGES_CLOSED ((lg_page_t *)1) /* heap->xpages of a heap whose thread exits */
 void  lg__heap_collect(lg_heap_t *heap, bool all);
 
-lg_inline size_t lg__page_used(const lg_page_t *page)
-{
-    switch (page->state) {
-    case LG_PAGE_CURRENT: return (size_t)(page->trigger - LG_BIAS_CURRENT);
-    case LG_PAGE_FULL:    return (size_t)(page->trigger + (int32_t)page->capacity - 1);
-    default:              return (size_t)page->trigger;
-    }
-}
+size_t lg__page_used(const lg_page_t *page);   /* blocks not free (remote frees count as used) */
+
+/* Aborts with a message saying what p is, for a free or realloc of a
+ * pointer in one of our segments that is not a block of its page. */
+_Noreturn void lg__free_invalid(const lg_page_t *page, const void *p);
 
 /* ---- heaps and threads (heap.c) ----------------------------------------- */
 
 extern lg_heap_t lg__heap_empty;
 extern lg_page_t lg__page_empty;   /* the current page of every class of an empty heap */
-extern lg_page_t lg__page_invalid; /* what free slices map to: freeing into one is an error */
 lg_heap_t *lg__heap_init_thread(void);
 void       lg__heap_process_init(void);
 void       lg__heap_after_fork(void);
-void       lg__heap_set_current(lg_heap_t *heap, size_t cls, lg_page_t *page);
+void       lg__set_current(size_t cls, lg_page_t *page);   /* of the calling thread */
 void       lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page);
 void       lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page);
 void       lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page);
@@ -150,6 +150,7 @@ size_t lg__huge_usable(const void *p);
 /* ---- process (init.c) --------------------------------------------------- */
 
 void lg__process_init(void);
+extern uintptr_t lg__seed;   /* random, per process */
 void lg__lock(void);     /* the one global lock, for slow paths only */
 void lg__unlock(void);
 

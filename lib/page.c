@@ -1,6 +1,8 @@
 /* Pages: the slow path of malloc (finding a page with free blocks), the
  * slow path of free (a page that became empty, or left the full state),
- * and the collection of blocks freed by other threads. */
+ * and the collection of blocks freed by other threads.  The heap these
+ * functions are given is the calling thread's, whose current pages are
+ * the thread's lg__current; only notices go to other heaps. */
 #include "internal.h"
 
 #include <errno.h>
@@ -39,7 +41,8 @@ static bool page_extend(lg_page_t *page)
 }
 
 /* Moves the blocks other threads freed onto the local list, keeping the
- * flag bits.  Returns how many were moved; trigger drops by as many. */
+ * flag bits.  Returns how many were moved; the trigger of a page that is
+ * not current drops by as many. */
 size_t lg__page_collect(lg_page_t *page)
 {
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed);
@@ -56,20 +59,44 @@ size_t lg__page_collect(lg_page_t *page)
     }
     lg__link_set(page, tail, page->free);
     page->free = head;
-    page->trigger -= (int32_t)n;
+    if (page->state != LG_PAGE_CURRENT)
+        page->trigger -= (int32_t)n;
     return n;
+}
+
+/* Blocks on the local free list, walked: slow paths only. */
+static size_t page_free_count(const lg_page_t *page)
+{
+    size_t n = 0;
+    for (lg_block_t *b = page->free, *next; b; b = next, n++) {
+        lg_track_open(b, sizeof *b);
+        next = lg__link_get(page, b);
+        lg_track_close(b, sizeof *b);
+    }
+    return n;
+}
+
+size_t lg__page_used(const lg_page_t *page)
+{
+    switch (page->state) {
+    case LG_PAGE_CURRENT: {
+        size_t fresh = (size_t)(page->end - page->bump) / page->block_size;
+        return page->capacity - fresh - page_free_count(page);
+    }
+    case LG_PAGE_FULL: return (size_t)(page->trigger + (int32_t)page->capacity - 1);
+    default:           return (size_t)page->trigger;
+    }
 }
 
 /* ---- page states ------------------------------------------------------ */
 
 static void page_make_current(lg_heap_t *heap, lg_page_t *page)
 {
-    size_t used = lg__page_used(page);
     page->state = LG_PAGE_CURRENT;
-    page->trigger = (int32_t)used + LG_BIAS_CURRENT;
+    page->trigger = LG_BIAS_CURRENT;
     lg__heap_queue_remove(heap, page);
     lg__heap_queue_push_front(heap, page);
-    lg__heap_set_current(heap, page->cls, page);
+    lg__set_current(page->cls, page);
 }
 
 /* Takes a page out of its queue; the next malloc of its class finds the
@@ -78,8 +105,8 @@ static void page_detach(lg_heap_t *heap, lg_page_t *page)
 {
     if (page->state == LG_PAGE_QUEUED || page->state == LG_PAGE_CURRENT)
         lg__heap_queue_remove(heap, page);
-    if (heap->current[page->cls] == page)
-        lg__heap_set_current(heap, page->cls, &lg__page_empty);
+    if (lg__current[page->cls] == page)
+        lg__set_current(page->cls, &lg__page_empty);
 }
 
 /* A page with no free block leaves its queue.  Sets the FULL flag so the
@@ -116,7 +143,7 @@ void lg__page_retire(lg_heap_t *heap, lg_page_t *page)
 /* Gives a page that is not current the state its blocks call for. */
 void lg__page_classify(lg_heap_t *heap, lg_page_t *page)
 {
-    if (page->state == LG_PAGE_CURRENT && heap->current[page->cls] == page)
+    if (page->state == LG_PAGE_CURRENT && lg__current[page->cls] == page)
         return;
     size_t used = lg__page_used(page);
     if (used == 0) {
@@ -255,7 +282,9 @@ void lg__heap_close_xpages(lg_heap_t *heap)
 void lg__free_slow(lg_page_t *page)
 {
     lg_heap_t *heap = lg__heap;
-    if (page->state == LG_PAGE_FULL) {
+    if (page->state == LG_PAGE_CURRENT) {
+        page->trigger = LG_BIAS_CURRENT; /* 2^30 frees into one current page */
+    } else if (page->state == LG_PAGE_FULL) {
         /* first free into a full page: back into its queue */
         page->state = LG_PAGE_QUEUED;
         page->trigger = (int32_t)page->capacity - 1;
@@ -274,7 +303,7 @@ void lg__free_slow(lg_page_t *page)
 static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
 {
     lg__heap_drain_xpages(heap);
-    lg_page_t *page = heap->current[cls];
+    lg_page_t *page = lg__current[cls];
     if (page != &lg__page_empty) {
         if (page->free || page_extend(page) || (lg__page_collect(page), page->free))
             return page;
@@ -322,7 +351,7 @@ void *lg__malloc_generic(size_t size)
     if (need > LG_CLASS_MAX || need < size)
         return lg__huge_alloc(size, LG_ALIGN, false);
     size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
-    lg_page_t *page = heap->current[cls];
+    lg_page_t *page = lg__current[cls];
     if (lg_unlikely(!page->free)) {
         page = page_find(heap, cls);
         if (!page) {
@@ -346,11 +375,9 @@ void lg__heap_collect(lg_heap_t *heap, bool all)
         while (page) {
             lg_page_t *next = page->next;
             lg__page_collect(page);
-            if (lg__page_used(page) == 0 && (all || page->state != LG_PAGE_CURRENT)) {
-                if (page->state == LG_PAGE_CURRENT) {
-                    page->state = LG_PAGE_QUEUED;
-                    page->trigger -= LG_BIAS_CURRENT;
-                }
+            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0) {
+                page->state = LG_PAGE_QUEUED;
+                page->trigger = 0;
                 lg__page_retire(heap, page);
             }
             page = next;

@@ -2,14 +2,14 @@
  * random order, and the reports of corruption it finds. */
 #include "internal.h"
 
-/* A per-thread xorshift generator, seeded from the process's key and the
+/* A per-thread xorshift generator, seeded from the process's seed and the
  * thread: unpredictable from outside, cheap inside. */
 static __thread uint64_t rng;
 
 uint64_t lg__random(void)
 {
     if (lg_unlikely(rng == 0))
-        rng = (lg__free_key ^ (lg__thread_id() * 0x9e3779b97f4a7c15u)) | 1;
+        rng = (lg__seed ^ (lg__thread_id() * 0x9e3779b97f4a7c15u)) | 1;
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;

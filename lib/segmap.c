@@ -1,9 +1,20 @@
-/* The maps of which 4 MiB units of the address space are ours.  Zero-filled
- * .bss: only the words for units we use are ever touched. */
+/* The maps of which addresses are ours: the window's slice table, and a
+ * byte or a bit per 4 MiB unit of the address space.  Zero-filled .bss:
+ * only the words for units we use are ever touched. */
 #include "internal.h"
 
-uint8_t  lg__segment_map[LG_UNITS];
-uint64_t lg__huge_map[LG_MAP_WORDS];
+struct lg_window_s lg__window;   /* .bss: `invalid` must stay all zeros */
+uint8_t   lg__segment_map[LG_UNITS];
+uint64_t  lg__huge_map[LG_MAP_WORDS];
+
+void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page)
+{
+    seg->slice_page[i] = page;
+    uintptr_t offset = (uintptr_t)seg - lg__window_base;
+    if (offset < LG_WINDOW_SIZE)
+        __atomic_store_n(&lg__window.pages[(offset >> LG_SLICE_SHIFT) + i],
+                         (uintptr_t)page - (uintptr_t)&lg__window.invalid, __ATOMIC_RELEASE);
+}
 
 void lg__segment_map_set(lg_segment_t *seg, bool on)
 {

@@ -101,7 +101,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     memset(seg, 0, offsetof(lg_segment_t, pages));
     seg->free_mask = LG_ALL_SLICES;
     for (unsigned i = 0; i < LG_SLICES; i++)
-        seg->slice_page[i] = &lg__page_invalid;
+        lg__slice_set(seg, i, &lg__window.invalid);
     take_ownership(heap, seg);
     lg__segment_map_set(seg, true);
     lg__count_add(&lg__counters.segments, 1, &lg__counters.segments_peak);
@@ -110,7 +110,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
 
 static void segment_unmap(lg_segment_t *seg)
 {
-    lg__os_unmap(seg, LG_SEGMENT_SIZE);
+    lg__os_segment_unmap(seg);
     lg__count_decommit(LG_SLICE_SIZE);
 }
 
@@ -190,8 +190,10 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     page->list_key = lg__random();
     page->div_mul = UINT64_MAX / block + 1;
     page->div_base = (uintptr_t)page->bump * page->div_mul;
+    page->div_limit = page->div_mul;
+    page->owner = seg->owner;
     for (unsigned i = first; i < first + k; i++)
-        seg->slice_page[i] = page;
+        lg__slice_set(seg, i, page);
     lg__count_add(&lg__counters.pages_in_use, 1, NULL);
     lg__stats_page(cls, (size_t)k << LG_SLICE_SHIFT, true);
     return page;
@@ -219,7 +221,7 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
     unsigned k = page->slices, first = page->first_slice;
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
     for (unsigned i = first; i < first + k; i++)
-        seg->slice_page[i] = &lg__page_invalid;
+        lg__slice_set(seg, i, &lg__window.invalid);
     /* only the part of the page ever handed out is resident */
     size_t touched = (size_t)(page->bump - lg__page_start(seg, page));
     unsigned dirty = (unsigned)((touched + LG_SLICE_SIZE - 1) >> LG_SLICE_SHIFT);
@@ -287,12 +289,13 @@ void lg__segment_abandon_all(lg_heap_t *heap)
         purge_segment(seg);
         for (unsigned i = 1; i < LG_SLICES;) {
             lg_page_t *page = seg->slice_page[i];
-            if (page == &lg__page_invalid) {
+            if (page == &lg__window.invalid) {
                 i++;
                 continue;
             }
             i += page->slices;
             lg__page_mark_full(page);
+            page->owner = 0;
         }
         seg->owner = 0;
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
@@ -309,10 +312,11 @@ void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
     heap_link(heap, seg);
     /* retiring the last page releases the segment: count, do not look */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
-        while (seg->slice_page[i] == &lg__page_invalid)
+        while (seg->slice_page[i] == &lg__window.invalid)
             i++;
         lg_page_t *page = seg->slice_page[i];
         i += page->slices;
+        page->owner = seg->owner;
         lg__page_adopt(heap, page);
     }
 }

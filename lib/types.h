@@ -15,18 +15,22 @@
  *   block    what malloc returns.
  *   class    a block size.  Requests are rounded up to the nearest class;
  *            `lg__class_of` maps a size to its class in one table lookup.
- *   heap     per-thread state: for every class the current page and a queue
- *            of pages with room, the segments the thread owns.  Reached
- *            through local-exec TLS (the archive is for executables), so malloc and free take no lock.
+ *   heap     per-thread state: for every class the current page (kept in
+ *            TLS) and a queue of pages with room, the segments the thread
+ *            owns.  Reached through local-exec TLS (the archive is for
+ *            executables), so malloc and free take no lock.
  *   huge     a block too large for a class, mapped on its own in whole
  *            4 MiB units, with a small header at the start of its first
  *            unit; returned with munmap on free.
  *   abandoned a segment whose thread exited; other threads adopt it.
  *
- * Which addresses are ours: two global bitmaps (one bit per 4 MiB unit of
- * the 47-bit address space) mark the units that hold segments or huge
- * blocks, so free() can tell our pointers from the C library's with one
- * load and no lock. */
+ * Which addresses are ours: segments are placed in one window of address
+ * space where possible (os.c), and a table with an entry per slice of the
+ * window names the page holding it, so free() finds the page of a pointer,
+ * and knows it is ours, with one subtraction and one load.  Maps of the
+ * whole 47-bit address space (a byte or bit per 4 MiB unit) mark every
+ * segment and huge block, for the slower paths and for segments placed
+ * outside the window. */
 #ifndef LG_TYPES_H
 #define LG_TYPES_H
 
@@ -47,6 +51,13 @@
 #define LG_SLICE_SIZE    ((size_t)1 << LG_SLICE_SHIFT)
 #define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
 #define LG_ADDRESS_BITS  47
+/* The window of segments: 128 GiB, so its slice table is 16 MiB of .bss,
+ * touched only where segments are.  A program that needs more has its
+ * further segments placed anywhere (found through the maps, a little
+ * slower). */
+#define LG_WINDOW_SHIFT  37
+#define LG_WINDOW_SIZE   ((size_t)1 << LG_WINDOW_SHIFT)
+#define LG_WINDOW_SLICES (LG_WINDOW_SIZE >> LG_SLICE_SHIFT)
 
 #define LG_ALIGN         16   /* every block is aligned to this */
 /* Size steps of the class table, and of exact-fit classes.  Not 8: a
@@ -58,18 +69,22 @@
 #define LG_CLASS_MAX     ((size_t)512 << 10) /* larger requests are huge blocks */
 #define LG_CLASSES       80   /* 56 standard ones, and room for exact-fit classes */
 
-/* A page's trigger counter is used + bias; free() takes the slow path only
- * when it reaches zero.  The bias makes the one counter serve two events:
- *   current page  bias LG_BIAS_CURRENT: never reaches zero, so a tight
- *                 malloc/free loop never leaves the fast path;
- *   queued page   bias 0: zero means the page became empty;
- *   full page     bias 1 - capacity: zero at the first free, which puts the
- *                 page back in its class queue. */
+/* A page's trigger counter drops at every local free, which takes the slow
+ * path only when it reaches zero.  Set as the page changes state:
+ *   current page  LG_BIAS_CURRENT: malloc pops from the current page only,
+ *                 and does not count (a page stops being current when it
+ *                 has no free block, so its use is known then); a tight
+ *                 malloc/free loop would need 2^30 frees to reach zero;
+ *   queued page   blocks in use: zero means the page became empty;
+ *   full page     used + 1 - capacity: zero at the first free, which puts
+ *                 the page back in its class queue. */
 #define LG_BIAS_CURRENT  (1 << 30)
 
-/* A free block.  `key` holds lg__free_key while the block is free and 0
- * once malloc hands it out (every block is at least 16 bytes), so a free
- * that finds the key finds a double free (glibc's tcache does the same). */
+/* A free block.  `key` holds the address of the block's page descriptor
+ * while the block is free and 0 once malloc hands it out (every block is
+ * at least 16 bytes), so a free that finds it there finds a double free
+ * (glibc's tcache does the same with its own address).  No program holds
+ * that address: it lies in a segment header, never handed out. */
 typedef struct lg_block_s {
     struct lg_block_s *next;
     uintptr_t key;
@@ -91,11 +106,11 @@ typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL }
 
 /* Two cache lines: what malloc and free read and write (the owner's), and
  * what other threads write, so a remote free does not take the owner's
- * line away from it; the queue links, used on slow paths only, share the
- * second.
+ * line away from it; the queue links and the bounds of fresh blocks,
+ * used on slow paths only, share the second.
  *
  * Block starts: p is the start of a block of the page exactly when
- * (p * div_mul - div_base) mod 2^64 < div_mul, with div_mul = ceil(2^64 /
+ * (p * div_mul - div_base) mod 2^64 < div_limit = div_mul, with div_mul = ceil(2^64 /
  * block_size) and div_base = start of the page * div_mul: Lemire's
  * divisibility test on the offset p - start (< 2^32), its subtraction
  * folded into a constant.  One multiply instead of a division, and a
@@ -103,12 +118,12 @@ typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL }
 typedef struct lg_page_s {
     lg_block_t *free;            /* local free list, owner only */
     size_t      block_size;      /* full width: the class entries compare a size with it */
-    int32_t     trigger;         /* used + bias, see LG_BIAS_CURRENT */
+    int32_t     trigger;         /* see LG_BIAS_CURRENT */
     uint32_t    capacity;
-    uint8_t    *bump;            /* fresh blocks not yet on a free list */
-    uint8_t    *end;             /* end of the last whole block */
     uint64_t    div_mul;         /* block-start test, above */
     uint64_t    div_base;
+    uint64_t    div_limit;       /* div_mul again: free() compares with memory, one instruction less */
+    uintptr_t   owner;           /* the segment's owner, copied here for free() */
     uint8_t     cls;
     uint8_t     state;           /* lg_page_state_t */
     uint8_t     slices;          /* span length */
@@ -116,14 +131,17 @@ typedef struct lg_page_s {
     _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
     struct lg_page_s *_Atomic xnext;        /* heap's list of pages with remote frees */
     struct lg_page_s *next, *prev;          /* class queue */
+    uint8_t    *bump;            /* fresh blocks not yet on a free list */
+    uint8_t    *end;             /* end of the last whole block */
     uintptr_t   list_key;        /* random; secure builds encode links and canaries with it */
 } lg_page_t;
 
 struct lg_segment_s {
-    /* Thread id of the owning thread, 0 when abandoned.  Written only by
-     * a thread taking or leaving the segment; free() reads it without
-     * ordering on purpose (an atomic load would not fold into the compare):
-     * a thread can only ever read its own id there if it wrote it itself. */
+    /* Thread id of the owning thread, 0 when abandoned, and a copy in each
+     * of its pages.  Written only by a thread taking or leaving the
+     * segment; free() reads the page's copy without ordering on purpose
+     * (an atomic load would not fold into the compare): a thread can only
+     * ever read its own id there if it wrote it itself. */
     uintptr_t owner;
     lg_heap_t *_Atomic heap;          /* owning heap, NULL when abandoned */
     lg_segment_t *next, *prev;        /* heap's segment list, or the abandoned list */
@@ -137,9 +155,9 @@ struct lg_segment_s {
 
 typedef struct lg_queue_s { lg_page_t *first, *last; } lg_queue_t;
 
+/* A thread's heap.  Its current pages, the ones malloc pops from, are in
+ * the thread's TLS (fast.h). */
 struct lg_heap_s {
-    lg_page_t *direct[LG_DIRECT_MAX / LG_GRANULE + 1]; /* current page by granule */
-    lg_page_t *current[LG_CLASSES];   /* the page malloc pops from, per class */
     uintptr_t  owner;                 /* thread id */
     lg_queue_t queue[LG_CLASSES];     /* pages with (possibly) free blocks; current first */
     lg_page_t *_Atomic xpages;        /* full pages that got remote frees (MPSC stack) */

@@ -13,6 +13,7 @@
 
 typedef struct fatal_s {
     int signal;          /* the signal that ended the child, 0 if it exited */
+    int exit_code;       /* its exit status if it exited */
     char message[1024];  /* its stderr */
 } fatal_t;
 
@@ -38,6 +39,7 @@ static inline fatal_t run_fatal(void (*misuse)(void))
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     f.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
     return f;
 }
 
