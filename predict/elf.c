@@ -27,6 +27,15 @@ const uint8_t *lgp__elf_section_bytes(const lgp_elf_t *elf, const Elf64_Shdr *sh
     return elf->map + sh->sh_offset;
 }
 
+void lgp__elf_drop(const lgp_elf_t *elf, const uint8_t *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(page - 1);
+    if (p >= elf->map && p + n <= elf->map + elf->map_size && end > start)
+        (void)madvise((void *)start, end - start, MADV_DONTNEED); /* best effort */
+}
+
 const Elf64_Shdr *lgp__elf_section(const lgp_elf_t *elf, const char *name)
 {
     for (unsigned i = 0; i < elf->ehdr->e_shnum; i++)

@@ -74,6 +74,10 @@ const Elf64_Shdr *lgp__elf_section(const lgp_elf_t *elf, const char *name);
 const char *lgp__elf_section_name(const lgp_elf_t *elf, const Elf64_Shdr *sh);
 /* The bytes of a section inside the file, or NULL if they are not there. */
 const uint8_t *lgp__elf_section_bytes(const lgp_elf_t *elf, const Elf64_Shdr *sh);
+/* Lets the whole pages of [p, p + n), a part of the file's mapping read
+ * through, leave the resident set; read again, they come back from the
+ * page cache. */
+void lgp__elf_drop(const lgp_elf_t *elf, const uint8_t *p, size_t n);
 const lgp_func_t *lgp__elf_function_at(const lgp_elf_t *elf, uint64_t addr);
 /* Calls fn for every defined or undefined symbol of .symtab and .dynsym. */
 typedef void lgp_symbol_fn(void *ctx, const char *name, const Elf64_Sym *sym);
