@@ -207,6 +207,7 @@ void lg_collect(void)
         while (lg__segment_adopt_one(heap))
             ;
         lg__heap_collect(heap, true);
+        lg__segment_purge(heap);
     }
     lg__segment_cache_clear();
     lg__huge_cache_clear();

@@ -69,9 +69,6 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
 #define LG_WINDOW_UNITS (LG_WINDOW_SIZE >> LG_SEGMENT_SHIFT)
 #define LG_WINDOW_LOW   ((uintptr_t)1 << 40)
 #define LG_WINDOW_HIGH  ((uintptr_t)1 << 46)
-#ifndef LG_NO_WINDOW
-#define LG_NO_WINDOW 0   /* the tests build a variant without, for segments placed anywhere */
-#endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000   /* Linux 4.17; older kernels take it as a hint */
 #endif
@@ -80,7 +77,7 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
 uintptr_t lg__window_base = (uintptr_t)1 << 63;
 /* All under lg__lock: units holding a segment (or taken by someone else),
  * and how many units from the base are mapped. */
-static uint64_t window_used[LG_WINDOW_UNITS / 64];
+static uint64_t window_used[(LG_WINDOW_UNITS + 63) / 64];
 static size_t window_mapped;
 static bool window_unplaceable;
 
@@ -100,13 +97,15 @@ static bool os_map_at(uintptr_t addr, size_t size)
     return true;
 }
 
+#define FIRST_UNITS (LG_REGION_UNITS < LG_WINDOW_UNITS ? LG_REGION_UNITS : LG_WINDOW_UNITS)
+
 static bool window_place(bool *short_of_space)
 {
     size_t places = (LG_WINDOW_HIGH - LG_WINDOW_LOW - LG_WINDOW_SIZE) >> LG_SEGMENT_SHIFT;
     for (int attempt = 0; attempt < 4; attempt++) {
         uintptr_t base = LG_WINDOW_LOW + ((uintptr_t)(lg__random() % places) << LG_SEGMENT_SHIFT);
-        if (os_map_at(base, LG_REGION_SIZE)) {
-            window_mapped = LG_REGION_UNITS;
+        if (os_map_at(base, FIRST_UNITS << LG_SEGMENT_SHIFT)) {
+            window_mapped = FIRST_UNITS;
             __atomic_store_n(&lg__window_base, base, __ATOMIC_RELEASE);
             return true;
         }
@@ -126,7 +125,7 @@ static bool window_place(bool *short_of_space)
  * address space is left. */
 static bool window_grow(bool *short_of_space)
 {
-    if (LG_NO_WINDOW || window_unplaceable)
+    if (window_unplaceable)
         return false;
     if (window_mapped == 0)
         return window_place(short_of_space);

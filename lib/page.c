@@ -365,8 +365,9 @@ void *lg__malloc_generic(size_t size)
     return block;
 }
 
-/* Returns what it can of the heap to its segments and the OS: `all` also
- * retires current pages that are empty. */
+/* Returns the heap's empty pages to its segments (and empty segments to
+ * the cache or the OS): `all` also retires current pages that are empty.
+ * Free slices are left to the purge threshold, or to lg__segment_purge. */
 void lg__heap_collect(lg_heap_t *heap, bool all)
 {
     lg__heap_drain_xpages(heap);
@@ -383,5 +384,4 @@ void lg__heap_collect(lg_heap_t *heap, bool all)
             page = next;
         }
     }
-    lg__segment_purge(heap);
 }

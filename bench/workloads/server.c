@@ -62,7 +62,9 @@ static void *fill(void *p, size_t size)
     return p;
 }
 
-#define SESSIONS 2000
+#ifndef SESSIONS
+#define SESSIONS 2000   /* -DSESSIONS=8000 for the larger server in docs/prediction.md */
+#endif
 
 typedef struct session {
     char *buffer;
