@@ -114,6 +114,12 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
             table->dwarf = true;
             snprintf(table->note, sizeof table->note, "DWARF read");
         }
+        if (!opt->lines) {
+            /* done with libdwarf: its memory and pages go before Zydis' come */
+            lgp__dwarf_close(dwarf);
+            dwarf = NULL;
+            lgp__release_dwarf_libraries();
+        }
     }
     double d1 = lgp__now_ms();
 

@@ -241,8 +241,10 @@ size_t lgp__self_entries(uintptr_t bias, lgp_entry_t *out, size_t max);
 double lgp__now_ms(void);
 
 /* Drops the resident pages of the analysis' libraries' read-only
- * segments, once it is over (release.c). */
+ * segments (release.c): all of them once a pass is over, the DWARF ones
+ * once the call-site values are read. */
 void lgp__release_libraries(void);
+void lgp__release_dwarf_libraries(void);
 
 /* What a published table does to the allocator: exact-fit classes, the
  * statistics' lookup, the short path (route.c). */

@@ -142,8 +142,10 @@ static void *background(void *arg)
     job_t *job = arg;
     bool dwarf = job->options.dwarf;
     if (analyse(job, false, dwarf, "instructions, background thread") && dwarf
-        && lgp_self_table()->debug_info)
+        && lgp_self_table()->debug_info) {
+        lgp__release_libraries();   /* Zydis' pages, before libdwarf's come */
         analyse(job, true, false, "with DWARF, background thread");
+    }
     job_free(job);
     lgp__release_libraries();
     finish();
