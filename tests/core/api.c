@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "helpers.h"
 
@@ -101,6 +102,47 @@ Test(api, calloc_is_zeroed_where_a_shrunk_huge_block_was_written)
     for (size_t j = 0; j < n; j += 512)
         cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
     free(q);
+}
+
+Test(api, calloc_is_zeroed_when_a_smaller_freed_huge_block_is_grown_for_it)
+{
+    unsigned char *p = malloc(6 * MiB);
+    cr_assert_not_null(p);
+    memset(p, 0x5a, 6 * MiB);
+    free(p); /* cached; the next, larger block grows it (lib/huge.c) */
+    size_t n = 20 * MiB;
+    unsigned char *q = calloc(1, n);
+    cr_assert_not_null(q);
+    for (size_t j = 0; j < n; j += 512)
+        cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
+    free(q);
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_minflt;
+}
+
+/* A freed huge block's resident pages serve the next, larger one: only the
+ * growth is faulted in. */
+Test(api, a_larger_huge_block_reuses_the_pages_of_a_freed_one)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *p = malloc(16 * MiB);
+    cr_assert_not_null(p);
+    memset(p, 1, 16 * MiB);
+    free(p);
+    long before = minor_faults();
+    unsigned char *q = malloc(20 * MiB);
+    cr_assert_not_null(q);
+    for (size_t j = 0; j < 20 * MiB; j += page)
+        q[j] = 2;
+    long faults = minor_faults() - before;
+    free(q);
+    cr_assert_lt(faults, (long)(4 * MiB / page) + 256,
+                 "%ld page faults for 20 MiB where 16 MiB were resident", faults);
 }
 
 Test(api, calloc_overflow_gives_enomem)
