@@ -145,6 +145,7 @@ static void heap_thread_exit(void *arg)
 {
     lg_heap_t *heap = arg;
     lg__heap = &lg__heap_empty; /* a later malloc in this thread makes a new heap */
+    heap->exiting = true;       /* its free slices go with its segments (segment.c) */
     lg__heap_close_xpages(heap);
     lg__heap_collect(heap, true);
     lg__segment_abandon_all(heap);

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define LG_PURGE_SLICES 16   /* purge once this many free slices (1 MiB) are resident */
+#define LG_PURGE_SLICES 4    /* a heap purges once this many free slices (256 KiB) are resident */
+#define LG_UNOWNED_SLICES 16 /* free slices kept resident in segments no heap owns (1 MiB) */
 #define LG_SEGMENT_CACHE 4   /* empty segments kept mapped (purged) for reuse */
 /* Slice 0 is the header.  Secure builds keep the last slice inaccessible,
  * and the last OS page of the header's: guards around the pages. */
@@ -16,7 +17,7 @@ static lg_segment_t *abandoned;          /* under lg__lock */
 static lg_segment_t *cache[LG_SEGMENT_CACHE];
 static unsigned cached;                  /* under lg__lock */
 /* Resident free slices of the segments no heap owns (cached or abandoned),
- * under lg__lock: up to LG_PURGE_SLICES of them are kept, so a thread that
+ * under lg__lock: up to LG_UNOWNED_SLICES of them are kept, so a thread that
  * starts as another exits finds its pages resident (20,000 short-lived
  * threads: 120,000 page faults when every exit purged). */
 static unsigned unowned_dirty;
@@ -136,7 +137,7 @@ static void leave_heap_warm_or_purged(lg_segment_t *seg)
 {
     unsigned dirty = dirty_count(seg);
     lg__lock();
-    bool warm = unowned_dirty + dirty <= LG_PURGE_SLICES;
+    bool warm = unowned_dirty + dirty <= LG_UNOWNED_SLICES;
     if (warm)
         unowned_dirty += dirty;
     lg__unlock();
@@ -273,7 +274,7 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
         heap->dirty_slices -= (size_t)__builtin_popcountll(seg->dirty_mask);
         heap_unlink(heap, seg);
         lg__segment_release(seg);
-    } else if (heap->dirty_slices >= LG_PURGE_SLICES) {
+    } else if (heap->dirty_slices >= LG_PURGE_SLICES && !heap->exiting) {
         lg__segment_purge(heap);
     }
 }
