@@ -177,7 +177,9 @@ def main():
     md += ["## Fast path in instructions (callgrind)", "",
            "Instructions per malloc+free pair (first two columns) and per malloc "
            "(last two), the calls included and the same loop without them subtracted "
-           "(`bench/instructions.c`, counted with `--toggle-collect='loop_*'`).", "",
+           "(`bench/instructions.c`, counted with `--toggle-collect='loop_*'`; lgmalloc's "
+           "analysis before `main`, `LGMALLOC_PREDICT_SYNC=1`, so that the literal size's "
+           "call site is patched before the loops run rather than at some point in them).", "",
            instructions_table(meta)]
 
     for slug, title, names in GROUPS:
