@@ -180,6 +180,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
     verbose = v ? atoi(v) : 0;
     if (env_is("LGMALLOC_PREDICT", "0")) {
         report_none("turned off (LGMALLOC_PREDICT=0)");
+        lgp__release_libraries();   /* what loading them made resident */
         return;
     }
     job_t *job = calloc(1, sizeof *job);
