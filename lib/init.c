@@ -39,7 +39,7 @@ static uintptr_t seed_new(void)
     if (random)
         memcpy(&key, (const uint8_t *)random + 8, sizeof key);
     key ^= (uintptr_t)&key * 0x9e3779b97f4a7c15u; /* the stack address, if there is no AT_RANDOM */
-    return key | 1;
+    return key;
 }
 
 /* Process start-up, on the first allocation of any thread.  Registering

@@ -8,7 +8,7 @@
 
 #define LG_PURGE_SLICES 4    /* a heap purges once this many free slices (256 KiB) are resident */
 #define LG_UNOWNED_SLICES 16 /* free slices kept resident in segments no heap owns (1 MiB) */
-#define LG_SEGMENT_CACHE 4   /* empty segments kept mapped (purged) for reuse */
+#define LG_SEGMENT_CACHE 4   /* empty segments kept mapped for reuse */
 /* Slice 0 is the header.  Secure builds keep the last slice inaccessible,
  * and the last OS page of the header's: guards around the pages. */
 #define LG_ALL_SLICES (~(uint64_t)1 & (LG_SECURE ? ~((uint64_t)1 << 63) : ~(uint64_t)0))
