@@ -88,6 +88,17 @@ Test(api, calloc_of_huge_sizes_is_zeroed_after_huge_blocks_were_freed)
         free(dirty[i]);
 }
 
+/* calloc(1, n), each 512th byte and the last checked, freed. */
+static void calloc_and_check_zeroed(size_t n)
+{
+    unsigned char *q = calloc(1, n);
+    cr_assert_not_null(q);
+    for (size_t j = 0; j < n; j += 512)
+        cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
+    cr_assert_eq(q[n - 1], 0);
+    free(q);
+}
+
 Test(api, calloc_is_zeroed_where_a_shrunk_huge_block_was_written)
 {
     unsigned char *p = malloc(10 * MiB);
@@ -96,12 +107,7 @@ Test(api, calloc_is_zeroed_where_a_shrunk_huge_block_was_written)
     p = realloc(p, 5 * MiB); /* the bytes past 5 MiB were written and may stay mapped */
     cr_assert_not_null(p);
     free(p);
-    size_t n = 7 * MiB;
-    unsigned char *q = calloc(1, n);
-    cr_assert_not_null(q);
-    for (size_t j = 0; j < n; j += 512)
-        cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
-    free(q);
+    calloc_and_check_zeroed(7 * MiB);
 }
 
 Test(api, calloc_is_zeroed_when_a_smaller_freed_huge_block_is_grown_for_it)
@@ -110,12 +116,7 @@ Test(api, calloc_is_zeroed_when_a_smaller_freed_huge_block_is_grown_for_it)
     cr_assert_not_null(p);
     memset(p, 0x5a, 6 * MiB);
     free(p); /* cached; the next, larger block grows it (lib/huge.c) */
-    size_t n = 20 * MiB;
-    unsigned char *q = calloc(1, n);
-    cr_assert_not_null(q);
-    for (size_t j = 0; j < n; j += 512)
-        cr_assert_eq(q[j], 0, "calloc(1, %zu) byte %zu is %#x", n, j, q[j]);
-    free(q);
+    calloc_and_check_zeroed(20 * MiB);
 }
 
 static long minor_faults(void)
