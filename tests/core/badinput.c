@@ -75,6 +75,17 @@ static void assert_malloc_fails(const size_t *sizes, size_t count)
     assert_heap_works();
 }
 
+static void assert_calloc_fails(const size_t (*pairs)[2], size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        errno = 0;
+        void *p = calloc(opaque(pairs[i][0]), opaque(pairs[i][1]));
+        cr_assert_null(p, "calloc(%zu, %zu) succeeded", pairs[i][0], pairs[i][1]);
+        cr_assert_eq(errno, ENOMEM, "calloc(%zu, %zu): errno %d", pairs[i][0], pairs[i][1], errno);
+    }
+    assert_heap_works();
+}
+
 Test(badinput, malloc_just_above_ptrdiff_max_gives_enomem)
 {
     static const size_t sizes[] = { TOO_BIG, TOO_BIG + 1, TOO_BIG + 4096, SIZE_MAX - 4096,
@@ -103,13 +114,7 @@ Test(badinput, calloc_whose_product_overflows_gives_enomem)
         { 65537, SIZE_MAX / 65536 },
         { SIZE_MAX / 16 + 1, 16 },
     };
-    for (size_t i = 0; i < COUNT(pairs); i++) {
-        errno = 0;
-        void *p = calloc(opaque(pairs[i][0]), opaque(pairs[i][1]));
-        cr_assert_null(p, "calloc(%zu, %zu) succeeded", pairs[i][0], pairs[i][1]);
-        cr_assert_eq(errno, ENOMEM, "calloc(%zu, %zu): errno %d", pairs[i][0], pairs[i][1], errno);
-    }
-    assert_heap_works();
+    assert_calloc_fails(pairs, COUNT(pairs));
 }
 
 /* The product fits in size_t but is above PTRDIFF_MAX. */
@@ -120,13 +125,7 @@ Test(badinput, calloc_whose_product_exceeds_ptrdiff_max_gives_enomem)
         { (size_t)1 << 31, (size_t)1 << 32 },
         { TOO_BIG / 16, 16 },
     };
-    for (size_t i = 0; i < COUNT(pairs); i++) {
-        errno = 0;
-        void *p = calloc(opaque(pairs[i][0]), opaque(pairs[i][1]));
-        cr_assert_null(p, "calloc(%zu, %zu) succeeded", pairs[i][0], pairs[i][1]);
-        cr_assert_eq(errno, ENOMEM, "calloc(%zu, %zu): errno %d", pairs[i][0], pairs[i][1], errno);
-    }
-    assert_heap_works();
+    assert_calloc_fails(pairs, COUNT(pairs));
 }
 
 Test(badinput, reallocarray_overflow_keeps_small_and_huge_blocks_intact)
