@@ -18,23 +18,31 @@ typedef struct obj {
 
 /* One inbox per thread: a stack pushed with CAS, emptied all at once, and
  * how many objects wait in it.  A sender whose receiver is this far behind
- * (descheduled) frees the object itself, so memory stays bounded. */
+ * (descheduled) frees the object itself, so memory stays bounded.  Each on
+ * its own cache line: packed, 16 threads' inboxes shared two lines, and the
+ * workload measured its own false sharing (every allocator's time grew six
+ * times from 1 to 4 threads). */
 #define MAX_BACKLOG 4096
 
-static _Atomic(obj_t *) *inbox;
-static atomic_long *backlog;
+typedef struct {
+    _Atomic(obj_t *) head;
+    atomic_long backlog;
+} __attribute__((aligned(64))) inbox_t;
+
+static inbox_t *inbox;
 static int n_threads;
 static long n_requests;
 
 static void hand_over(int to, obj_t *o)
 {
-    if (atomic_load_explicit(&backlog[to], memory_order_relaxed) >= MAX_BACKLOG) {
+    inbox_t *in = &inbox[to];
+    if (atomic_load_explicit(&in->backlog, memory_order_relaxed) >= MAX_BACKLOG) {
         free(o);
         return;
     }
-    atomic_fetch_add_explicit(&backlog[to], 1, memory_order_relaxed);
-    o->next = atomic_load_explicit(&inbox[to], memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&inbox[to], &o->next, o,
+    atomic_fetch_add_explicit(&in->backlog, 1, memory_order_relaxed);
+    o->next = atomic_load_explicit(&in->head, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&in->head, &o->next, o,
                memory_order_release, memory_order_relaxed))
         ;
 }
@@ -42,7 +50,7 @@ static void hand_over(int to, obj_t *o)
 static long drain(int me)
 {
     long n = 0;
-    obj_t *o = atomic_exchange_explicit(&inbox[me], NULL, memory_order_acquire);
+    obj_t *o = atomic_exchange_explicit(&inbox[me].head, NULL, memory_order_acquire);
     while (o) {
         obj_t *next = o->next;
         CHECK(o->size == 56 || o->size == 330);
@@ -50,7 +58,7 @@ static long drain(int me)
         o = next;
         n++;
     }
-    atomic_fetch_sub_explicit(&backlog[me], n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&inbox[me].backlog, n, memory_order_relaxed);
     return n;
 }
 
@@ -123,16 +131,15 @@ int main(int argc, char **argv)
     bench_args_t a = bench_args(argc, argv);
     n_threads = a.threads;
     n_requests = scaled(a, 3000000);
-    inbox = calloc((size_t)n_threads, sizeof *inbox);
-    backlog = calloc((size_t)n_threads, sizeof *backlog);
-    CHECK(inbox != NULL && backlog != NULL);
+    inbox = aligned_alloc(64, (size_t)n_threads * sizeof *inbox);
+    CHECK(inbox != NULL);
+    memset(inbox, 0, (size_t)n_threads * sizeof *inbox);
     double t0 = now_s();
     run_threads(n_threads, worker);
     double dt = now_s() - t0;
     for (int i = 0; i < n_threads; i++)
         drain(i);
     free(inbox);
-    free(backlog);
     printf("server: requests=%ld krequests_per_s=%.1f\n",
            n_requests * n_threads, (double)n_requests * n_threads / dt / 1e3);
     return 0;
