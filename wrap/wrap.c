@@ -10,6 +10,8 @@
  * __real_free would be lgmalloc again: there, glibc's exported __libc_*
  * functions take them, referenced weakly so that a fully static link,
  * where libc has no other allocator, does not pull glibc's malloc in. */
+#include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +87,9 @@ DEFINE void *pvalloc(size_t size) { return lg_pvalloc(size); }
 DEFINE size_t malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
 
 /* glibc's malloc extensions that a program may call: kept consistent with
- * lgmalloc, and defined so a static link never pulls glibc's malloc in. */
+ * lgmalloc, and defined so a static link never pulls glibc's malloc in
+ * (a -static C++ program that called mallinfo2 failed to link: two
+ * definitions of malloc). */
 DEFINE int malloc_trim(size_t pad)
 {
     (void)pad;
@@ -101,6 +105,54 @@ DEFINE int mallopt(int param, int value)
 }
 
 DEFINE void malloc_stats(void) { lg_stats_print(stderr); }
+
+/* What lgmalloc holds from the OS, in glibc's fields: memory in segments
+ * (arena) and blocks mapped on their own (hblks, hblkhd).  The fast path
+ * counts no bytes, so "allocated" (uordblks) is all of it and "free"
+ * (fordblks) nothing: an upper bound that grows and shrinks with use. */
+DEFINE struct mallinfo2 mallinfo2(void)
+{
+    lg_stats_t s;
+    lg_stats_get(&s);
+    struct mallinfo2 mi = {0};
+    mi.arena = s.committed_bytes - s.huge_bytes;
+    mi.hblks = s.huge_blocks;
+    mi.hblkhd = s.huge_bytes;
+    mi.usmblks = s.committed_peak;
+    mi.uordblks = s.committed_bytes;
+    return mi;
+}
+
+/* The old form, in ints: sizes past 2 GiB are cut to INT_MAX. */
+DEFINE struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 w = mallinfo2();
+#define CUT(x) ((x) > INT_MAX ? INT_MAX : (int)(x))
+    struct mallinfo mi = {.arena = CUT(w.arena), .hblks = CUT(w.hblks),
+                          .hblkhd = CUT(w.hblkhd), .usmblks = CUT(w.usmblks),
+                          .uordblks = CUT(w.uordblks)};
+#undef CUT
+    return mi;
+}
+
+DEFINE int malloc_info(int options, FILE *out)
+{
+    if (options != 0 || out == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    lg_stats_t s;
+    lg_stats_get(&s);
+    fprintf(out, "<malloc version=\"lgmalloc-1\">\n"
+                 "<system type=\"current\" size=\"%zu\"/>\n"
+                 "<system type=\"max\" size=\"%zu\"/>\n"
+                 "<aspace type=\"total\" size=\"%zu\"/>\n"
+                 "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+                 "</malloc>\n",
+            s.committed_bytes, s.committed_peak, s.reserved_bytes, s.huge_blocks,
+            s.huge_bytes);
+    return 0;
+}
 
 /* ---- pointers lgmalloc does not own --------------------------------------- */
 

@@ -414,3 +414,37 @@ Test(api, whole_usable_size_can_be_written_without_touching_neighbours)
         }
     }
 }
+
+/* glibc's reporting functions describe lgmalloc's memory, not glibc's
+ * (whose mallinfo2 would not see lgmalloc's blocks at all). */
+Test(api, mallinfo2_counts_a_huge_block_while_it_lives)
+{
+    const size_t size = (size_t)48 << 20;
+    struct mallinfo2 before = mallinfo2();
+    char *p = malloc(size);
+    cr_assert_not_null(p);
+    p[0] = p[size - 1] = 1;
+    struct mallinfo2 during = mallinfo2();
+    cr_assert_eq(during.hblks, before.hblks + 1);
+    cr_assert_geq(during.hblkhd, before.hblkhd + size);
+    cr_assert_geq(during.uordblks, during.hblkhd + during.arena - 1);
+    cr_assert_geq(during.usmblks, during.uordblks);
+    free(p);
+    cr_assert_eq(mallinfo2().hblks, before.hblks);
+}
+
+Test(api, malloc_info_writes_lgmalloc_figures_and_rejects_options)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(malloc_info(0, f), 0);
+    fclose(f);
+    cr_assert_not_null(strstr(text, "<malloc version=\"lgmalloc-1\">"), "%s", text);
+    cr_assert_not_null(strstr(text, "<system type=\"current\" size=\""), "%s", text);
+    free(text);
+    errno = 0;
+    cr_assert_eq(malloc_info(1, stderr), -1);
+    cr_assert_eq(errno, EINVAL);
+}

@@ -3,6 +3,7 @@
  * few behaviours and exits non-zero, naming the first that failed.  In a
  * static link lgmalloc is the only allocator, libc's own calls included. */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,9 @@ int main(void)
 
     void *big = malloc((size_t)64 << 20);
     expect(big != NULL && lg_owns(big), "a 64 MiB block");
+    /* glibc's malloc.o defines these too: a link that pulled it in would
+     * fail with two definitions of malloc */
+    expect(mallinfo2().hblkhd >= (size_t)64 << 20, "mallinfo2 counts lgmalloc's blocks");
     free(big);
 
     printf("%d failed\n", failures);
