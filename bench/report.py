@@ -7,6 +7,7 @@ allocator (mimalloc, or glibc where mimalloc is absent) of the same run."""
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,11 @@ GROUPS = [
     ("cxx", "C++ new and delete", ["cxx"]),
     ("frag", "Fragmentation", ["frag"]),
 ]
+# Workloads whose every thread does the same work whatever their number, so
+# that time at 1 thread over time at N is throughput per thread at N
+# relative to 1 ("threads" starts a fixed total of threads: not among them).
+PER_THREAD = ["fastpath", "server", "larson", "xmalloc", "cache-scratch", "cache-thrash",
+              "stress", "cxx"]
 LOOPS = [("one size", "loop_one", "loop_one_empty", "pairs"),
          ("8 sizes, 64 live", "loop_mixed", "loop_mixed_empty", "pairs"),
          ("malloc(136), literal", "loop_const", "loop_fill_empty", "fills"),
@@ -127,6 +133,74 @@ plot for [i=2:%d] "%s.dat" using i:xtic(1) title columnheader(i)
     os.remove(data)
 
 
+def scaling_table(m, names, threads, allocs):
+    """Throughput per thread at each thread count relative to 1 thread."""
+    cols = [t for t in threads if t > 1]
+    lines = ["| workload | allocator | " + " | ".join("%d threads" % t for t in cols) + " |",
+             "|" + "---|" * (len(cols) + 2)]
+    for w in names:
+        for a in allocs:
+            one = m.get((w, 1, a))
+            cells = []
+            for t in cols:
+                x = m.get((w, t, a))
+                cells.append("%.2f" % (one["time"] / x["time"]) if one and x else "-")
+            lines.append("| %s | %s | %s |" % (w, a, " | ".join(cells)))
+    return "\n".join(lines) + "\n"
+
+
+def cut_short(meta):
+    done, planned = meta.get("runs", (0, 0))
+    if done >= planned:
+        return ""
+    return ("; the time limit stopped it after %d of %d runs, so the last round is "
+            "missing for some workloads" % (done, planned))
+
+
+def instructions_section(meta):
+    return ["## Fast path in instructions (callgrind)", "",
+            "Instructions per malloc+free pair (first two columns) and per malloc "
+            "(last two), the calls included and the same loop without them subtracted "
+            "(`bench/instructions.c`, counted with `--toggle-collect='loop_*'`; lgmalloc's "
+            "analysis before `main`, `LGMALLOC_PREDICT_SYNC=1`, so that the literal size's "
+            "call site is patched before the loops run rather than at some point in them).", "",
+            instructions_table(meta)]
+
+
+def scaling_chart(d, m, names, threads, allocs):
+    """One panel per workload: throughput per thread against thread count."""
+    names = names[:6]
+    data = os.path.join(d, "scaling.dat")
+    with open(data, "w") as f:
+        for w in names:           # one gnuplot index per workload
+            f.write("threads " + " ".join(allocs) + "\n")
+            for t in threads:
+                vals = []
+                for a in allocs:
+                    one, x = m.get((w, 1, a)), m.get((w, t, a))
+                    vals.append("%.3f" % (one["time"] / x["time"]) if one and x else "NaN")
+                f.write("%d %s\n" % (t, " ".join(vals)))
+            f.write("\n\n")
+    rows = (len(names) + 1) // 2
+    # the key once, beside the first panel
+    panels = "unset key\n".join('set title "%s"\nplot for [i=2:%d] "scaling.dat" index %d '
+                                'using 1:i with linespoints title columnheader(i)\n'
+                                % (w, len(allocs) + 1, k) for k, w in enumerate(names))
+    plot = """set terminal pngcairo size 1000,%d font ",9"
+set output "scaling.png"
+set multiplot layout %d,2 title "Throughput per thread relative to 1 thread (higher is better)"
+set key outside right
+set grid
+set yrange [0:*]
+set xtics (%s)
+%sunset multiplot
+""" % (330 * rows, rows, ", ".join(str(t) for t in threads), panels)
+    r = subprocess.run(["gnuplot"], input=plot, text=True, cwd=d, capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write("gnuplot scaling: %s" % r.stderr)
+    os.remove(data)
+
+
 def instructions_table(meta):
     ins = meta["instructions"]
     lines = ["| allocator | " + " | ".join(l[0] for l in LOOPS) + " |",
@@ -151,14 +225,19 @@ def main():
     mc = meta["machine"]
     md = ["# lgmalloc benchmark results", "",
           "Made by `bench/run%s` on %s, commit %s." % (
-              " --static" if meta["static"] else "", meta["date"], meta["commit"]), "",
+              " --portable" if meta.get("portable") else "", meta["date"], meta["commit"]), "",
           "- Machine: %d CPUs, %s, Linux %s; load average %s before, %s after." % (
               mc["nproc"], mc["cpu"], mc["kernel"], mc["load_before"], mc["load_after"]),
-          "- %d rounds, allocators interleaved in each; scale %g; threads %s; %.1f minutes." % (
+          "- %d rounds, allocators interleaved in each; scale %g; threads %s; %.1f minutes%s." % (
               meta["rounds"], meta["scale"], ",".join(map(str, meta["threads"])),
-              meta["minutes"]),
+              meta["minutes"], cut_short(meta)),
           "- Workloads compiled once (`%s`) and the same objects linked against each "
           "allocator:" % meta["cflags"], ""]
+    if meta.get("portable"):
+        md[-2:-2] = ["- Built elsewhere with `bench/run --portable --build-only` and run here "
+                     "with `bench/run --prebuilt`: the shared libraries an allocator's binaries "
+                     "need, the C and C++ runtimes aside, copied beside them (`-rpath "
+                     "$ORIGIN/lib`); the runtimes are this machine's."]
     md += ["  - **%s**: %s" % (a, how) for a, how in meta["linked"].items()]
     md += ["", "Every figure is the median over the rounds of the wall time (fork to "
            "exit) or the peak RSS of the process; in brackets its ratio to **%s** "
@@ -174,13 +253,19 @@ def main():
                                                "%.2f" % gr if gr else "-"))
     md += summary + [""]
 
-    md += ["## Fast path in instructions (callgrind)", "",
-           "Instructions per malloc+free pair (first two columns) and per malloc "
-           "(last two), the calls included and the same loop without them subtracted "
-           "(`bench/instructions.c`, counted with `--toggle-collect='loop_*'`; lgmalloc's "
-           "analysis before `main`, `LGMALLOC_PREDICT_SYNC=1`, so that the literal size's "
-           "call site is patched before the loops run rather than at some point in them).", "",
-           instructions_table(meta)]
+    scaled = [w for w in PER_THREAD if w in present]
+    if 1 in meta["threads"] and max(meta["threads"]) > 1 and scaled:
+        md += ["## Scaling: throughput per thread against 1 thread", "",
+               "Each thread of these workloads does the same work at any thread count, so "
+               "the median time at 1 thread over the median time at N is the throughput "
+               "per thread at N relative to 1: 1.00 is perfect scaling, 0.50 means each "
+               "thread does half as much per second.", "",
+               "![Scaling](scaling.png)", "",
+               scaling_table(m, scaled, meta["threads"], allocs)]
+        if shutil.which("gnuplot"):
+            scaling_chart(d, m, scaled, meta["threads"], allocs)
+    if "instructions" in meta:
+        md += instructions_section(meta)
 
     for slug, title, names in GROUPS:
         rows = [(w, t) for w in names if w in present for t in meta["threads"]]
@@ -193,7 +278,8 @@ def main():
             md += ["Minor page faults:", "", table(m, rows, allocs, ref, "faults", "faults")]
         if slug == "frag":
             md += ["Memory held against live bytes:", "", frag_table(m, rows, allocs)]
-        chart(d, slug, title, m, rows, allocs, ref)
+        if shutil.which("gnuplot"):
+            chart(d, slug, title, m, rows, allocs, ref)
     with open(os.path.join(d, "RESULTS.md"), "w") as f:
         f.write("\n".join(md))
     print("wrote %s" % os.path.join(d, "RESULTS.md"))

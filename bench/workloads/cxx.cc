@@ -4,8 +4,9 @@
 //
 // It also checks that operator new reaches the same allocator as malloc: a
 // binary linked with --wrap=malloc alone sends libstdc++'s new to glibc.
-// glibc's mallinfo2 counts what glibc's malloc holds; it grows by the same
-// amount (both nothing, or both about 1 MB) for 1 MB from malloc and from new.
+// mallinfo2 counts what one allocator holds (glibc's, or lgmalloc's, which
+// defines its own); it grows by the same amount (both nothing, or both
+// about 1 MB) for 1 MB from malloc and from new.
 #include "bench.h"
 
 #include <malloc.h>
@@ -40,10 +41,10 @@ static void *worker(void *arg)
     return nullptr;
 }
 
-// How much glibc's malloc holds after 1000 blocks of 1000 bytes from
-// allocate, minus before.
+// How much mallinfo2's count grows with 1000 blocks of 1000 bytes from
+// allocate.
 template <class Alloc, class Free>
-static long glibc_growth(Alloc allocate, Free release)
+static long mallinfo2_growth(Alloc allocate, Free release)
 {
     std::vector<void *> blocks;
     blocks.reserve(1000);
@@ -60,13 +61,13 @@ int main(int argc, char **argv)
 {
     bench_args_t a = bench_args(argc, argv);
     n_rounds = scaled(a, 2000);
-    long by_malloc = glibc_growth([] { return malloc(1000); }, [](void *p) { free(p); });
-    long by_new = glibc_growth([] { return (void *)new char[1000]; },
+    long by_malloc = mallinfo2_growth([] { return malloc(1000); }, [](void *p) { free(p); });
+    long by_new = mallinfo2_growth([] { return (void *)new char[1000]; },
                                [](void *p) { delete[] (char *)p; });
     bool new_is_malloc = (by_malloc > 500000) == (by_new > 500000);
     if (!new_is_malloc) {
         fprintf(stderr, "cxx: new and malloc are served by different allocators "
-                        "(glibc grew by %ld for malloc, %ld for new)\n", by_malloc, by_new);
+                        "(mallinfo2 grew by %ld for malloc, %ld for new)\n", by_malloc, by_new);
         return 4;
     }
     double t0 = now_s();
