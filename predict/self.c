@@ -148,6 +148,7 @@ static void *background(void *arg)
     }
     job_free(job);
     lgp__release_libraries();
+    lgp__release_heap();
     finish();
     return NULL;
 }
@@ -198,6 +199,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
                 dwarf ? "with DWARF, before main" : "instructions, before main");
         job_free(job);
         lgp__release_libraries();
+        lgp__release_heap();
         return;
     }
     job->options.dwarf = dwarf;
