@@ -21,15 +21,22 @@ static pthread_key_t heap_key;
 static lg_heap_t *heaps_unused;   /* under lg__lock, linked by next_heap */
 static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
 
-/* The current page of a class, also under every granule that maps to it. */
+/* The current page of a class, also under every granule that maps to it.
+ * The granules just below the class may have been taken by an exact-fit
+ * class since (lg__class_add_exact, from another thread) and still lead to
+ * the page that stops being current: they go to their new class's page, or
+ * a page retired after this would serve their mallocs from freed slices. */
 void lg__set_current(size_t cls, lg_page_t *page)
 {
+    lg_page_t *old = lg__current[cls];
     lg__current[cls] = page;
     if (lg__stats_on)
         return; /* every malloc counts, in the generic path */
-    for (size_t g = lg__class_granule_lo[cls];
-         g <= LG_DIRECT_MAX / LG_GRANULE && lg__class_of_granule[g] == cls; g++)
+    size_t lo = lg__class_granule_lo[cls], top = LG_DIRECT_MAX / LG_GRANULE;
+    for (size_t g = lo; g <= top && lg__class_of_granule[g] == cls; g++)
         lg__direct[g] = page;
+    for (size_t g = lo <= top ? lo : top + 1; g-- > 0 && lg__direct[g] == old && old != &lg__page_empty;)
+        lg__direct[g] = lg__current[lg__class_of_granule[g]];
 }
 
 /* A thread letting go of its heap: no current pages any more. */
