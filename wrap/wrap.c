@@ -106,10 +106,11 @@ DEFINE int mallopt(int param, int value)
 
 DEFINE void malloc_stats(void) { lg_stats_print(stderr); }
 
-/* What lgmalloc holds from the OS, in glibc's fields: memory in segments
- * (arena) and blocks mapped on their own (hblks, hblkhd).  The fast path
- * counts no bytes, so "allocated" (uordblks) is all of it and "free"
- * (fordblks) nothing: an upper bound that grows and shrinks with use. */
+/* What lgmalloc holds from the OS, in glibc's fields: live blocks mapped on
+ * their own (hblks, hblkhd), and the rest (arena: segments, and freed
+ * huge mappings kept for reuse).  The fast path counts no bytes, so
+ * "allocated" (uordblks) is all of it and "free" (fordblks) nothing: an
+ * upper bound that grows and shrinks with use. */
 DEFINE struct mallinfo2 mallinfo2(void)
 {
     lg_stats_t s;

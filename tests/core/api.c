@@ -427,8 +427,7 @@ Test(api, mallinfo2_counts_a_huge_block_while_it_lives)
     struct mallinfo2 during = mallinfo2();
     cr_assert_eq(during.hblks, before.hblks + 1);
     cr_assert_geq(during.hblkhd, before.hblkhd + size);
-    cr_assert_geq(during.uordblks, during.hblkhd + during.arena - 1);
-    cr_assert_geq(during.usmblks, during.uordblks);
+    cr_assert_geq(during.usmblks, during.uordblks, "the peak is at least what is held now");
     free(p);
     cr_assert_eq(mallinfo2().hblks, before.hblks);
 }
