@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     n_rounds = scaled(a, 2000);
     long by_malloc = mallinfo2_growth([] { return malloc(1000); }, [](void *p) { free(p); });
     long by_new = mallinfo2_growth([] { return (void *)new char[1000]; },
-                               [](void *p) { delete[] (char *)p; });
+                                   [](void *p) { delete[] (char *)p; });
     bool new_is_malloc = (by_malloc > 500000) == (by_new > 500000);
     if (!new_is_malloc) {
         fprintf(stderr, "cxx: new and malloc are served by different allocators "
