@@ -105,7 +105,7 @@ void       lg__segment_cache_clear(void);
 
 /* ---- pages (page.c) ----------------------------------------------------- */
 
-size_t lg__page_collect(lg_page_t *page);
+void  lg__page_collect(lg_page_t *page);
 void  lg__page_retire(lg_heap_t *heap, lg_page_t *page);
 void  lg__page_classify(lg_heap_t *heap, lg_page_t *page);
 void  lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
