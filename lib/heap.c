@@ -35,7 +35,9 @@ void lg__set_current(size_t cls, lg_page_t *page)
     size_t lo = lg__class_granule_lo[cls], top = LG_DIRECT_MAX / LG_GRANULE;
     for (size_t g = lo; g <= top && lg__class_of_granule[g] == cls; g++)
         lg__direct[g] = page;
-    for (size_t g = lo <= top ? lo : top + 1; g-- > 0 && lg__direct[g] == old && old != &lg__page_empty;)
+    if (old == &lg__page_empty)
+        return;
+    for (size_t g = lo <= top ? lo : top + 1; g-- > 0 && lg__direct[g] == old;)
         lg__direct[g] = lg__current[lg__class_of_granule[g]];
 }
 

@@ -53,6 +53,11 @@ static void take_ownership(lg_heap_t *heap, lg_segment_t *seg)
 
 /* ---- purging ---------------------------------------------------------- */
 
+static unsigned dirty_count(const lg_segment_t *seg)
+{
+    return (unsigned)__builtin_popcountll(seg->dirty_mask);
+}
+
 static void purge_segment(lg_segment_t *seg)
 {
     uint64_t dirty = seg->dirty_mask;
@@ -96,7 +101,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     if (cached) {
         seg = cache[--cached];
         dirty = seg->dirty_mask;
-        unowned_dirty -= (unsigned)__builtin_popcountll(dirty);
+        unowned_dirty -= dirty_count(seg);
     }
     lg__unlock();
     if (!seg) {
@@ -111,7 +116,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     memset(seg, 0, offsetof(lg_segment_t, pages));
     seg->free_mask = LG_ALL_SLICES;
     seg->dirty_mask = dirty;
-    heap->dirty_slices += (size_t)__builtin_popcountll(dirty);
+    heap->dirty_slices += dirty_count(seg);
     for (unsigned i = 0; i < LG_SLICES; i++)
         lg__slice_set(seg, i, &lg__window.invalid);
     take_ownership(heap, seg);
@@ -124,11 +129,6 @@ static void segment_unmap(lg_segment_t *seg)
 {
     lg__os_segment_unmap(seg);
     lg__count_decommit(LG_SLICE_SIZE);
-}
-
-static unsigned dirty_count(const lg_segment_t *seg)
-{
-    return (unsigned)__builtin_popcountll(seg->dirty_mask);
 }
 
 /* A segment leaving its heap keeps its resident free slices if the budget
@@ -271,7 +271,7 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
     lg__count_sub(&lg__counters.pages_in_use, 1);
     lg__stats_page(page->cls, (size_t)k << LG_SLICE_SHIFT, false);
     if (seg->pages_used == 0) {
-        heap->dirty_slices -= (size_t)__builtin_popcountll(seg->dirty_mask);
+        heap->dirty_slices -= dirty_count(seg);
         heap_unlink(heap, seg);
         lg__segment_release(seg);
     } else if (heap->dirty_slices >= LG_PURGE_SLICES && !heap->exiting) {

@@ -245,7 +245,8 @@ double lgp__now_ms(void);
  * once the call-site values are read. */
 void lgp__release_libraries(void);
 void lgp__release_dwarf_libraries(void);
-/* And the free memory the analysis left in the allocator, once it is done. */
+/* And the free memory the analysis left in the allocator, once it is done
+ * before main. */
 void lgp__release_heap(void);
 
 /* What a published table does to the allocator: exact-fit classes, the

@@ -148,7 +148,6 @@ static void *background(void *arg)
     }
     job_free(job);
     lgp__release_libraries();
-    lgp__release_heap();
     finish();
     return NULL;
 }
