@@ -44,6 +44,12 @@ LG_API int lg_owns(const void *p);
 /* Returns free memory to the OS now: empty pages of the calling thread's
  * heap, pages of exited threads, and cached segments. */
 LG_API void lg_collect(void);
+/* Returns the calling thread's free memory to the OS now: the empty pages
+ * of its heap and the free slices of its segments; other threads' memory
+ * and the caches are left alone.  For a thread about to idle, or to end
+ * after a burst (its exit would keep its free slices warm for the next
+ * thread, within 1 MiB). */
+LG_API void lg_thread_collect(void);
 
 /* Basic statistics, process-wide.  Counters from the slow paths only, so
  * reading them costs the fast path nothing. */

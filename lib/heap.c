@@ -210,15 +210,25 @@ lg_heap_t *lg__heap_init_thread(void)
     return heap;
 }
 
+void lg_thread_collect(void)
+{
+    lg_heap_t *heap = lg__heap;
+    if (heap == &lg__heap_empty)
+        return;
+    heap->collecting = true;
+    lg__heap_collect(heap, true);
+    heap->collecting = false;
+    lg__segment_purge(heap);
+}
+
 void lg_collect(void)
 {
     lg_heap_t *heap = lg__heap;
     if (heap != &lg__heap_empty) {
         while (lg__segment_adopt_one(heap))
             ;
-        lg__heap_collect(heap, true);
-        lg__segment_purge(heap);
     }
+    lg_thread_collect();
     lg__segment_cache_clear();
     lg__huge_cache_clear();
 }

@@ -273,6 +273,8 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
     if (seg->pages_used == 0) {
         heap->dirty_slices -= dirty_count(seg);
         heap_unlink(heap, seg);
+        if (heap->collecting)
+            purge_segment(seg);
         lg__segment_release(seg);
     } else if (heap->dirty_slices >= LG_PURGE_SLICES && !heap->exiting) {
         lg__segment_purge(heap);

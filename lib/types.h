@@ -171,6 +171,7 @@ struct lg_heap_s {
     lg_segment_t *segments;           /* segments owned, doubly linked */
     size_t     dirty_slices;          /* free slices not yet purged, over all segments */
     bool       exiting;               /* its thread is exiting: the segments decide on purging */
+    bool       collecting;            /* lg_thread_collect: segments it empties leave purged */
     lg_heap_t *next_heap, *prev_heap; /* the heaps in use, or the pool of unused ones */
 };
 

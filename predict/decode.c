@@ -10,7 +10,8 @@
 #include <string.h>
 
 #define TRACE_LIMIT 2048  /* states visited before giving up */
-#define SEEN_SIZE   8192  /* the visited set: a power of two > 2 * TRACE_LIMIT */
+#define SEEN_FIRST  256   /* the visited set's first size: most traces visit a few states */
+#define SEEN_MAX    8192  /* its largest: a power of two > 2 * (TRACE_LIMIT + 1) */
 
 enum {
     INSN_TARGET = 1,      /* a direct branch of the function lands here */
@@ -55,6 +56,8 @@ struct lgp_code_s {
     state_t       *stack;     /* the trace's work list, TRACE_LIMIT long */
     uint64_t      *seen;      /* visited states, valid where seen_pass == pass */
     uint32_t      *seen_pass;
+    size_t         seen_size; /* a power of two, doubled while at least half full */
+    size_t         seen_used; /* states of this pass */
     uint32_t       pass;
 };
 
@@ -64,8 +67,9 @@ lgp_code_t *lgp__code_new(void)
     if (!c)
         return NULL;
     c->stack = malloc(TRACE_LIMIT * sizeof *c->stack);
-    c->seen = malloc(SEEN_SIZE * sizeof *c->seen);
-    c->seen_pass = calloc(SEEN_SIZE, sizeof *c->seen_pass);
+    c->seen_size = SEEN_FIRST;
+    c->seen = malloc(SEEN_FIRST * sizeof *c->seen);
+    c->seen_pass = calloc(SEEN_FIRST, sizeof *c->seen_pass);
     if (!c->stack || !c->seen || !c->seen_pass) {
         lgp__code_free(c);
         return NULL;
@@ -323,20 +327,42 @@ static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOpe
 
 /* ---- over every path ----------------------------------------------------- */
 
-static bool seen_before(lgp_code_t *code, state_t s)
+/* Adds key to the set of the pass; false if it was there. */
+static bool seen_add(uint64_t *seen, uint32_t *seen_pass, size_t size, uint32_t pass,
+                     uint64_t key)
 {
-    uint64_t key = (uint64_t)s.at << 32 | (uint64_t)s.reg << 27 | (uint64_t)s.ext << 25
-                 | (uint64_t)(s.size == 8) << 24 | ((uint32_t)s.disp & 0xffffff);
-    for (size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & (SEEN_SIZE - 1);;
-         at = (at + 1) & (SEEN_SIZE - 1)) {
-        if (code->seen_pass[at] != code->pass) {
-            code->seen_pass[at] = code->pass;
-            code->seen[at] = key;
-            return false;
-        }
-        if (code->seen[at] == key)
+    for (size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & (size - 1);;
+         at = (at + 1) & (size - 1)) {
+        if (seen_pass[at] != pass) {
+            seen_pass[at] = pass;
+            seen[at] = key;
             return true;
+        }
+        if (seen[at] == key)
+            return false;
     }
+}
+
+/* Doubles the set, keeping the states of this pass; false without memory. */
+static bool seen_grow(lgp_code_t *code)
+{
+    size_t size = code->seen_size * 2;
+    uint64_t *seen = malloc(size * sizeof *seen);
+    uint32_t *seen_pass = calloc(size, sizeof *seen_pass);   /* 0: no pass */
+    if (!seen || !seen_pass) {
+        free(seen);
+        free(seen_pass);
+        return false;
+    }
+    for (size_t i = 0; i < code->seen_size; i++)
+        if (code->seen_pass[i] == code->pass)
+            seen_add(seen, seen_pass, size, code->pass, code->seen[i]);
+    free(code->seen);
+    free(code->seen_pass);
+    code->seen = seen;
+    code->seen_pass = seen_pass;
+    code->seen_size = size;
+    return true;
 }
 
 /* Leaves of the trace must all say the same. */
@@ -363,13 +389,22 @@ static void leaf(trace_t *t, lgp_value_t v)
 
 static void push(trace_t *t, state_t s)
 {
-    if (seen_before(t->code, s))
+    lgp_code_t *code = t->code;
+    if (2 * (code->seen_used + 1) > code->seen_size && code->seen_size < SEEN_MAX
+        && !seen_grow(code)) {
+        t->failed = true;
+        return;
+    }
+    uint64_t key = (uint64_t)s.at << 32 | (uint64_t)s.reg << 27 | (uint64_t)s.ext << 25
+                 | (uint64_t)(s.size == 8) << 24 | ((uint32_t)s.disp & 0xffffff);
+    if (!seen_add(code->seen, code->seen_pass, code->seen_size, code->pass, key))
         return;                 /* a cycle adds no value that is not on another path */
+    code->seen_used++;
     if (t->visited++ == TRACE_LIMIT) {
         t->failed = true;
         return;
     }
-    t->code->stack[t->depth++] = s;
+    code->stack[t->depth++] = s;
 }
 
 /* `mov r, [rbp + disp]` loading the register s follows: a slot to follow. */
@@ -514,6 +549,7 @@ lgp_value_t lgp__code_trace(lgp_code_t *code, long index, unsigned reg)
 {
     trace_t t = { .code = code };
     code->pass++;
+    code->seen_used = 0;
     push(&t, (state_t){ (uint32_t)index, (uint8_t)reg, LGP_EXT_NONE, 0, 0 });
     while (t.depth > 0 && !t.failed)
         expand(&t, code->stack[--t.depth]);

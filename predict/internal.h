@@ -240,14 +240,20 @@ size_t lgp__self_entries(uintptr_t bias, lgp_entry_t *out, size_t max);
 
 double lgp__now_ms(void);
 
-/* Drops the resident pages of the analysis' libraries' read-only
- * segments (release.c): all of them once a pass is over, the DWARF ones
- * once the call-site values are read. */
+/* Splits the analysis' libraries' read-only segments into smaller
+ * mappings (release.c): at start-up the pages the dynamic linker and the
+ * exit read; every page of Zydis before the first scan, of the DWARF
+ * libraries before the first DWARF pass.  And drops their resident pages:
+ * all of them once a pass is over, the DWARF ones once the call-site
+ * values are read. */
+void lgp__split_library_ends(void);
+void lgp__split_decoder_pages(void);
+void lgp__split_dwarf_pages(void);
 void lgp__release_libraries(void);
 void lgp__release_dwarf_libraries(void);
-/* And the free memory the analysis left in the allocator, once it is done
- * before main. */
-void lgp__release_heap(void);
+/* And the free memory the analysis left in the allocator, once it is done:
+ * all of it before main, its thread's on its thread. */
+void lgp__release_heap(bool before_main);
 
 /* What a published table does to the allocator: exact-fit classes, the
  * statistics' lookup, the short path (route.c). */

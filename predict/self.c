@@ -148,6 +148,7 @@ static void *background(void *arg)
     }
     job_free(job);
     lgp__release_libraries();
+    lgp__release_heap(false);
     finish();
     return NULL;
 }
@@ -178,9 +179,10 @@ __attribute__((constructor)) static void lgp__self_start(void)
 {
     const char *v = getenv("LGMALLOC_VERBOSE");
     verbose = v ? atoi(v) : 0;
+    lgp__split_library_ends();
+    lgp__release_libraries();   /* what loading them made resident */
     if (env_is("LGMALLOC_PREDICT", "0")) {
         report_none("turned off (LGMALLOC_PREDICT=0)");
-        lgp__release_libraries();   /* what loading them made resident */
         return;
     }
     job_t *job = calloc(1, sizeof *job);
@@ -198,7 +200,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
                 dwarf ? "with DWARF, before main" : "instructions, before main");
         job_free(job);
         lgp__release_libraries();
-        lgp__release_heap();
+        lgp__release_heap(true);
         return;
     }
     job->options.dwarf = dwarf;

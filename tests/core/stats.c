@@ -1,5 +1,6 @@
 /* lg_stats_get and lg_stats_print. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +116,53 @@ Test(stats, print_writes_a_report)
     cr_assert_gt(size, 0, "lg_stats_print wrote nothing");
     cr_assert_not_null(strstr(buf, "segments"), "no segment count in:\n%s", buf);
     free(buf);
+}
+
+/* lg_thread_collect gives back what the calling thread freed, and nothing
+ * of another thread's. */
+typedef struct {
+    pthread_barrier_t freed, main_collected, collected;
+} two_steps_t;
+
+static void *free_then_collect(void *arg)
+{
+    two_steps_t *s = arg;
+    void *p[192];
+    for (int i = 0; i < 192; i++) {
+        p[i] = malloc(1000);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 1, 1000);
+    }
+    for (int i = 0; i < 192; i++)
+        free(p[i]);
+    pthread_barrier_wait(&s->freed);
+    pthread_barrier_wait(&s->main_collected);
+    lg_thread_collect();
+    pthread_barrier_wait(&s->collected);
+    return NULL;
+}
+
+Test(stats, thread_collect_returns_only_the_calling_threads_free_memory)
+{
+    two_steps_t s;
+    pthread_t t;
+    pthread_barrier_init(&s.freed, NULL, 2);
+    pthread_barrier_init(&s.main_collected, NULL, 2);
+    pthread_barrier_init(&s.collected, NULL, 2);
+    lg_collect();
+    cr_assert_eq(pthread_create(&t, NULL, free_then_collect, &s), 0);
+    pthread_barrier_wait(&s.freed);
+    lg_stats_t before = stats_now();
+    lg_thread_collect();   /* this thread has nothing free: the other's stays */
+    lg_stats_t mine = stats_now();
+    pthread_barrier_wait(&s.main_collected);
+    pthread_barrier_wait(&s.collected);
+    lg_stats_t theirs = stats_now();
+    pthread_join(t, NULL);
+    cr_assert_eq(mine.committed_bytes, before.committed_bytes,
+                 "committed %zu before, %zu after this thread's collect",
+                 before.committed_bytes, mine.committed_bytes);
+    cr_assert_leq(theirs.committed_bytes + 128 * 1024, before.committed_bytes,
+                  "committed %zu before, %zu after the other thread's collect (192 KiB freed)",
+                  before.committed_bytes, theirs.committed_bytes);
 }
