@@ -42,7 +42,7 @@ static uintptr_t callee_name(lgp_pool_t *pool, const lgp_target_t *t)
 static int build_sites(lgp_table_t *table, const lgp_elf_t *elf, const lgp_targets_t *targets,
                        const lgp_raws_t *raws, const lgp_evidence_src_t *dwarf, lgp_pool_t *pool)
 {
-    table->sites = calloc(raws->count ? raws->count : 1, sizeof *table->sites);
+    table->sites = lgp__calloc(raws->count ? raws->count : 1, sizeof *table->sites);
     if (!table->sites)
         return -1;
     for (size_t i = 0; i < raws->count; i++) {
@@ -83,7 +83,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     lgp_elf_t elf;
     if (lgp__elf_open(&elf, path, why, why_size) != 0)
         return -1;
-    lgp_table_t *table = calloc(1, sizeof *table);
+    lgp_table_t *table = lgp__calloc(1, sizeof *table);
     lgp_targets_t targets = { 0 };
     lgp_raws_t raws = { 0 };
     lgp_pool_t pool = { 0 };

@@ -63,13 +63,13 @@ struct lgp_code_s {
 
 lgp_code_t *lgp__code_new(void)
 {
-    lgp_code_t *c = calloc(1, sizeof *c);
+    lgp_code_t *c = lgp__calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->stack = malloc(TRACE_LIMIT * sizeof *c->stack);
+    c->stack = lgp__malloc(TRACE_LIMIT * sizeof *c->stack);
     c->seen_size = SEEN_FIRST;
-    c->seen = malloc(SEEN_FIRST * sizeof *c->seen);
-    c->seen_pass = calloc(SEEN_FIRST, sizeof *c->seen_pass);
+    c->seen = lgp__malloc(SEEN_FIRST * sizeof *c->seen);
+    c->seen_pass = lgp__calloc(SEEN_FIRST, sizeof *c->seen_pass);
     if (!c->stack || !c->seen || !c->seen_pass) {
         lgp__code_free(c);
         return NULL;
@@ -347,8 +347,8 @@ static bool seen_add(uint64_t *seen, uint32_t *seen_pass, size_t size, uint32_t 
 static bool seen_grow(lgp_code_t *code)
 {
     size_t size = code->seen_size * 2;
-    uint64_t *seen = malloc(size * sizeof *seen);
-    uint32_t *seen_pass = calloc(size, sizeof *seen_pass);   /* 0: no pass */
+    uint64_t *seen = lgp__malloc(size * sizeof *seen);
+    uint32_t *seen_pass = lgp__calloc(size, sizeof *seen_pass);   /* 0: no pass */
     if (!seen || !seen_pass) {
         free(seen);
         free(seen_pass);

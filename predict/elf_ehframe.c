@@ -42,7 +42,7 @@ int lgp__elf_ehframe_starts(const lgp_elf_t *elf, uint64_t **starts, size_t *cou
     off += 4;
     if (n == 0 || n > (sh->sh_size - off) / 8)
         return -1;
-    uint64_t *out = malloc(n * sizeof *out);
+    uint64_t *out = lgp__malloc(n * sizeof *out);
     if (!out)
         return -1;
     for (uint32_t i = 0; i < n; i++) {

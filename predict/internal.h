@@ -25,6 +25,12 @@
 #include <elf.h>
 #include <stdlib.h>
 
+/* The analysis allocates with these (alloc.c), which its scan does not see
+ * as calls of allocation functions; it frees with free. */
+void *lgp__malloc(size_t size);
+void *lgp__calloc(size_t count, size_t size);
+void *lgp__realloc(void *p, size_t size);
+
 /* Makes room for one more item in an array that grows by doubling, when
  * `count` has reached `*cap`; false when out of memory (the array stays). */
 static inline bool lgp__grow(void **items, size_t *cap, size_t count, size_t size)
@@ -32,7 +38,7 @@ static inline bool lgp__grow(void **items, size_t *cap, size_t count, size_t siz
     if (count < *cap)
         return true;
     size_t n = *cap ? 2 * *cap : 64;
-    void *p = realloc(*items, n * size);
+    void *p = lgp__realloc(*items, n * size);
     if (!p)
         return false;
     *items = p;

@@ -307,7 +307,7 @@ size_t lgp__patch_sites(const lgp_table_t *table)
         return 0;
     }
 
-    pass_t *pass = calloc(1, sizeof *pass);
+    pass_t *pass = lgp__calloc(1, sizeof *pass);
     if (!pass)
         return 0;
     dl_iterate_phdr(program_segments, pass);

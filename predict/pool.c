@@ -28,7 +28,7 @@ uintptr_t lgp__pool_add(lgp_pool_t *pool, const char *s)
         size_t cap = pool->cap ? pool->cap : 4096;
         while (cap < pool->size + len)
             cap *= 2;
-        char *data = realloc(pool->data, cap);
+        char *data = lgp__realloc(pool->data, cap);
         if (!data) {
             pool->failed = true;
             return LGP_POOL_NONE;

@@ -57,8 +57,8 @@ static bool summarise(const lgp_table_t *t, summary_t *s)
 {
     *s = (summary_t){ .resolved = 0 };
     size_t cap = t->count ? t->count : 1;
-    uint64_t *sizes = malloc(cap * sizeof *sizes);
-    s->sizes = malloc(cap * sizeof *s->sizes);
+    uint64_t *sizes = lgp__malloc(cap * sizeof *sizes);
+    s->sizes = lgp__malloc(cap * sizeof *s->sizes);
     size_t n = 0;
     for (size_t i = 0; i < t->count; i++) {
         const lgp_site_t *site = &t->sites[i];

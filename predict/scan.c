@@ -38,8 +38,8 @@ static int tset_build(tset_t *s, const lgp_targets_t *t, unsigned round)
     size_t cap = 16;
     while (cap < 2 * t->count)
         cap *= 2;
-    s->keys = calloc(cap, sizeof *s->keys);
-    s->index = malloc(cap * sizeof *s->index);
+    s->keys = lgp__calloc(cap, sizeof *s->keys);
+    s->index = lgp__malloc(cap * sizeof *s->index);
     s->mask = cap - 1;
     if (!s->keys || !s->index)
         return -1;

@@ -65,7 +65,7 @@ static bool job_names(job_t *job)
     const char *env = getenv("LGMALLOC_ALLOC_FUNCS");
     const char *builtin = lgp_builtin_alloc_functions();
     size_t len = strlen(builtin) + (env ? strlen(env) : 0) + 2;
-    job->buffer = malloc(len);
+    job->buffer = lgp__malloc(len);
     if (!job->buffer)
         return false;
     snprintf(job->buffer, len, "%s,%s", builtin, env ? env : "");
@@ -185,7 +185,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
         report_none("turned off (LGMALLOC_PREDICT=0)");
         return;
     }
-    job_t *job = calloc(1, sizeof *job);
+    job_t *job = lgp__calloc(1, sizeof *job);
     if (!job || !job_names(job)) {
         free(job);
         report_none("out of memory");

@@ -168,8 +168,8 @@ int lgp__targets_find(lgp_targets_t *t, const lgp_elf_t *elf, const lgp_options_
     size_t n = KNOWN_COUNT + opt->alloc_function_count, chars = 0;
     for (size_t i = 0; i < opt->alloc_function_count; i++)
         chars += strlen(opt->alloc_functions[i]) + 1;
-    lgp_wanted_t *wanted = malloc(n * sizeof *wanted);
-    char *store = t->names = malloc(chars ? chars : 1);
+    lgp_wanted_t *wanted = lgp__malloc(n * sizeof *wanted);
+    char *store = t->names = lgp__malloc(chars ? chars : 1);
     int rc = -1;
     if (wanted && t->names) {
         for (size_t i = 0; i < KNOWN_COUNT; i++)

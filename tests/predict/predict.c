@@ -156,6 +156,22 @@ Test(prediction, no_wrong_prediction_at_confidence_one_half)
     expect_right(groups.wrapped, groups.nwrapped);
 }
 
+/* The analysis allocates through pointers it cannot see through
+ * (predict/alloc.c): its own calls, linked into every program, are no
+ * sites of the program's table. */
+Test(prediction, finds_no_call_site_in_the_analysis_itself)
+{
+    size_t own = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const char *f = table->sites[i].function;
+        if (f && strncmp(f, "lgp", 3) == 0) {
+            cr_log_error("a site in %s", f);
+            own++;
+        }
+    }
+    cr_expect_eq(own, 0, "%zu of %zu sites in the analysis' own functions", own, table->count);
+}
+
 Test(prediction, self_table_equals_lgmalloc_scan_json)
 {
     const char *scan = getenv("LGFX_SCAN");
