@@ -100,8 +100,6 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
      * out of the process's memory */
     table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
     snprintf(table->note, sizeof table->note, table->debug_info ? "DWARF off" : "no .debug_info");
-    if (opt->dwarf && table->debug_info)
-        lgp__split_dwarf_pages();
     if (opt->dwarf && table->debug_info
         && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
                            table->note, sizeof table->note) == 0) {
@@ -134,7 +132,6 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
                    "to find __wrap_malloc & co. in)");
         goto done;
     }
-    lgp__split_decoder_pages();
     if (lgp__scan(&elf, &targets, table->dwarf ? &values : NULL, &raws, &table->costs) != 0
         || build_sites(table, &elf, &targets, &raws, table->dwarf ? &values : NULL, &pool) != 0)
         goto done;

@@ -32,6 +32,7 @@ static bool ok(lgp_dwarf_t *d, int rc)
 int lgp__dwarf_open(const char *path, lgp_dwarf_t **out, size_t *info_bytes,
                     char *why, size_t why_size)
 {
+    lgp__split_dwarf_pages();
     lgp_dwarf_t *d = lgp__calloc(1, sizeof *d);
     if (!d) {
         snprintf(why, why_size, "out of memory");
