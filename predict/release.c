@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HEADER_PAGES 4
+#define HEADER_PAGES 4   /* of the first segment, with what symbol lookups read */
 
 static const char *const dwarf_libraries[] = {
     "/libdwarf.so", "/libelf.so", "/libelf-", "/libz.so", NULL,
