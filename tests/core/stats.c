@@ -139,6 +139,13 @@ static void *free_then_collect(void *arg)
     pthread_barrier_wait(&s->main_collected);
     lg_thread_collect();
     pthread_barrier_wait(&s->collected);
+    for (int i = 0; i < 192; i++) {   /* and the heap serves again */
+        p[i] = malloc(1000);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 2, 1000);
+    }
+    for (int i = 0; i < 192; i++)
+        free(p[i]);
     return NULL;
 }
 
