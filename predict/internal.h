@@ -249,12 +249,13 @@ double lgp__now_ms(void);
 /* Splits the analysis' libraries' read-only segments into smaller
  * mappings (release.c): at start-up the pages the dynamic linker and the
  * exit read; every page of Zydis before the first scan, of the DWARF
- * libraries before the first DWARF pass.  And drops their resident pages:
- * all of them once a pass is over, the DWARF ones once the call-site
- * values are read. */
+ * libraries before the first DWARF pass, merged again at the end.  And
+ * drops their resident pages: all of them once a pass is over, the DWARF
+ * ones once the call-site values are read. */
 void lgp__split_library_ends(void);
 void lgp__split_decoder_pages(void);
 void lgp__split_dwarf_pages(void);
+void lgp__merge_library_pages(void);   /* once the analysis is done */
 void lgp__release_libraries(void);
 void lgp__release_dwarf_libraries(void);
 /* And the free memory the analysis left in the allocator, once it is done:

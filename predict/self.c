@@ -148,6 +148,7 @@ static void *background(void *arg)
     }
     job_free(job);
     lgp__release_libraries();
+    lgp__merge_library_pages();
     lgp__release_heap(false);
     finish();
     return NULL;
@@ -200,6 +201,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
                 dwarf ? "with DWARF, before main" : "instructions, before main");
         job_free(job);
         lgp__release_libraries();
+        lgp__merge_library_pages();
         lgp__release_heap(true);
         return;
     }
