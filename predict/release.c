@@ -138,7 +138,9 @@ void lgp__split_dwarf_pages(void)
 
 /* The middle of each segment one mapping again (all of it MADV_RANDOM),
  * the ends as at start-up: with some 340 mappings more, a small program
- * took 30% longer to fork (400 -> 530 us per fork and wait). */
+ * took 30% longer to fork (400 -> 530 us per fork and wait).  Called by
+ * the program's own analysis (self.c) when it is done; a program that
+ * calls lgp_analyze_file itself keeps the split. */
 void lgp__merge_library_pages(void)
 {
     if (decoder_split || dwarf_split)
