@@ -148,42 +148,78 @@ static uint8_t *grow_mapping(uint8_t *base, size_t old_size, size_t new_size)
     return to;
 }
 
+/* No cached mapping is large enough: a new range of map_size bytes takes
+ * the pages of as many cached mappings as fit in it, most resident first,
+ * moved there one after the other (mremap moves page tables: no copy, no
+ * page fault); the rest of the range is fresh.  *used: up to the end of
+ * the last resident part, what may not read as zero, committed.  Growing
+ * the most resident one alone made 201 of the `large` benchmark's 850
+ * huge blocks, with 2.3 GB of fresh pages, most of its 550,000 faults.
+ * NULL when the cache is empty or there is no address space. */
+static uint8_t *cache_gather(size_t map_size, size_t *used)
+{
+    cached_t take[LG_HUGE_CACHE_SLOTS];
+    unsigned n = 0;
+    size_t room = map_size;
+    lg__lock();
+    for (;;) {
+        unsigned best = cached;
+        for (unsigned i = 0; i < cached; i++)
+            if (cache[i].map_size <= room && (best == cached || cache[i].used > cache[best].used))
+                best = i;
+        if (best == cached)
+            break;
+        room -= cache[best].map_size;
+        take[n++] = cache[best];
+        cache_remove(best);
+    }
+    lg__unlock();
+    if (n == 0)
+        return NULL;
+    size_t mapped;
+    uint8_t *base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
+    size_t at = 0, end = 0, moved_used = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!base || mremap(take[i].base, take[i].map_size, take[i].map_size,
+                            MREMAP_MAYMOVE | MREMAP_FIXED, base + at) == MAP_FAILED) {
+            unmap(take[i].base, take[i].map_size, take[i].used);
+            continue;
+        }
+        lg__count_sub(&lg__counters.reserved, take[i].map_size); /* its old range is gone */
+        end = at + take[i].used;
+        moved_used += take[i].used;
+        at += take[i].map_size;
+    }
+    if (!base)
+        return NULL;
+    lg__count_commit(end - moved_used);   /* the fresh pages between them */
+    *used = end;
+    return base;
+}
+
 /* A cached mapping for map_size bytes: the smallest that is large enough,
- * its tail cached again; or else the one with the most resident memory,
- * grown, so that its resident pages serve again (blocks of changing sizes,
- * 256 KiB to 32 MiB: a quarter of the page faults of cutting and mapping
- * anew).  NULL when the cache is empty. */
+ * its tail cached again, or else several gathered.  NULL when the cache
+ * is empty. */
 static uint8_t *cache_take(size_t map_size, size_t *used)
 {
     cached_t hit = { 0 };
     lg__lock();
-    unsigned fit = cached, most = cached;
-    for (unsigned i = 0; i < cached; i++) {
+    unsigned fit = cached;
+    for (unsigned i = 0; i < cached; i++)
         if (cache[i].map_size >= map_size && (fit == cached || cache[i].map_size < cache[fit].map_size))
             fit = i;
-        if (most == cached || cache[i].used > cache[most].used)
-            most = i;
-    }
-    unsigned take = fit < cached ? fit : most;
-    if (take < cached) {
-        hit = cache[take];
-        cache_remove(take);
+    if (fit < cached) {
+        hit = cache[fit];
+        cache_remove(fit);
     }
     lg__unlock();
     if (!hit.base)
-        return NULL;
+        return cache_gather(map_size, used);
     if (hit.map_size > map_size) {
         size_t tail_used = hit.used > map_size ? hit.used - map_size : 0;
         if (!cache_put(hit.base + map_size, hit.map_size - map_size, tail_used))
             unmap(hit.base + map_size, hit.map_size - map_size, tail_used);
         hit.used -= tail_used;
-    } else if (hit.map_size < map_size) {
-        uint8_t *grown = grow_mapping(hit.base, hit.map_size, map_size);
-        if (!grown) {
-            unmap(hit.base, hit.map_size, hit.used);
-            return NULL;
-        }
-        hit.base = grown;
     }
     *used = hit.used;
     return hit.base;
