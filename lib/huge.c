@@ -22,6 +22,7 @@
 #define LG_HUGE_CACHE_SLOTS 16
 #define LG_HUGE_CACHE_BYTES ((size_t)64 << 20) /* resident bytes the cache may keep */
 #define LG_HUGE_CACHE_MS    1000               /* unmapped after a second unused */
+#define LG_GATHER_MIN       ((size_t)256 << 10) /* resident bytes worth an mremap */
 
 typedef struct lg_huge_s {
     uint64_t magic;
@@ -148,14 +149,19 @@ static uint8_t *grow_mapping(uint8_t *base, size_t old_size, size_t new_size)
     return to;
 }
 
-/* No cached mapping is large enough: a new range of map_size bytes takes
- * the pages of as many cached mappings as fit in it, most resident first,
- * moved there one after the other (mremap moves page tables: no copy, no
- * page fault); the rest of the range is fresh.  *used: up to the end of
- * the last resident part, what may not read as zero, committed.  Growing
- * the most resident one alone made 201 of the `large` benchmark's 850
- * huge blocks, with 2.3 GB of fresh pages, most of its 550,000 faults.
- * NULL when the cache is empty or there is no address space. */
+/* No cached mapping is large enough: the most resident one, grown with
+ * its pages (in place, or moved to a new unit boundary); and where other
+ * cached mappings hold enough resident memory to pay for a move
+ * (LG_GATHER_MIN), a new range of map_size bytes takes the pages of as
+ * many as fit, most resident first, moved there one after the other
+ * (mremap moves page tables: no copy, no page fault); the rest is fresh.
+ * Growing the most resident one alone made 201 of the `large` benchmark's
+ * 850 huge blocks, 2.3 GB of fresh pages, most of its 550,000 faults;
+ * gathering every piece, whatever it held, cost the stress benchmark a
+ * quarter more time at 16 threads (each mremap holds the process's
+ * mapping lock against every page fault).  *used: up to the end of the
+ * last resident part, what may not read as zero, committed.  NULL when
+ * the cache is empty or there is no address space. */
 static uint8_t *cache_gather(size_t map_size, size_t *used)
 {
     cached_t take[LG_HUGE_CACHE_SLOTS];
@@ -165,7 +171,8 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     for (;;) {
         unsigned best = cached;
         for (unsigned i = 0; i < cached; i++)
-            if (cache[i].map_size <= room && (best == cached || cache[i].used > cache[best].used))
+            if (cache[i].map_size <= room && (n == 0 || cache[i].used >= LG_GATHER_MIN)
+                && (best == cached || cache[i].used > cache[best].used))
                 best = i;
         if (best == cached)
             break;
@@ -176,6 +183,13 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     lg__unlock();
     if (n == 0)
         return NULL;
+    if (n == 1) {
+        uint8_t *grown = grow_mapping(take[0].base, take[0].map_size, map_size);
+        if (!grown)
+            unmap(take[0].base, take[0].map_size, take[0].used);
+        *used = take[0].used;
+        return grown;
+    }
     size_t mapped;
     uint8_t *base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
     size_t at = 0, end = 0, moved_used = 0;
