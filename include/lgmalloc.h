@@ -50,6 +50,13 @@ LG_API void lg_collect(void);
  * after a burst (its exit would keep its free slices warm for the next
  * thread, within 1 MiB). */
 LG_API void lg_thread_collect(void);
+/* How long the calling thread's free memory stays resident, for it to use
+ * again, before it goes back to the OS: about `ms` to twice that, checked
+ * when the thread allocates or frees pages (10 by default, or
+ * LGMALLOC_PURGE_DELAY).  0: back as soon as 256 KiB of it is free.
+ * Whatever the delay, a thread keeps at most 8 MiB free and resident.
+ * Returns the thread's previous delay. */
+LG_API unsigned lg_thread_purge_delay(unsigned ms);
 
 /* Basic statistics, process-wide.  Counters from the slow paths only, so
  * reading them costs the fast path nothing. */

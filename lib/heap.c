@@ -199,6 +199,7 @@ lg_heap_t *lg__heap_init_thread(void)
         return NULL;
     memcpy(heap, &lg__heap_empty, sizeof *heap);
     heap->owner = lg__thread_id() | (lg__stats_on ? LG_OWNER_COUNTED : 0);
+    heap->purge_delay_ms = lg__purge_delay_ms;
     lg__lock();
     in_use_link(heap);
     lg__unlock();
@@ -215,10 +216,19 @@ void lg_thread_collect(void)
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty)
         return;
-    heap->collecting = true;
     lg__heap_collect(heap, true);
-    heap->collecting = false;
     lg__segment_purge(heap);
+}
+
+unsigned lg_thread_purge_delay(unsigned ms)
+{
+    lg_heap_t *heap = lg__heap;
+    if (heap == &lg__heap_empty && (heap = lg__heap_init_thread()) == NULL)
+        return lg__purge_delay_ms;
+    unsigned old = heap->purge_delay_ms;
+    heap->purge_delay_ms = ms;
+    heap->purge_due = ms && heap->dirty_slices ? lg__os_now_ms() + ms : 0;
+    return old;
 }
 
 void lg_collect(void)

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define LG_HUGE_MAGIC 0x6c676d616c6c6f63ull /* "lgmalloc" */
 
@@ -80,13 +79,6 @@ static cached_t cache[LG_HUGE_CACHE_SLOTS];
 static unsigned cached;
 static size_t cached_bytes;
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static void cache_remove(unsigned i)
 {
     cached_bytes -= cache[i].used;
@@ -115,7 +107,7 @@ static void cache_expire(uint64_t before)
 /* Keeps a freed mapping for reuse; false when it does not fit. */
 static bool cache_put(uint8_t *base, size_t map_size, size_t used)
 {
-    uint64_t now = now_ms();
+    uint64_t now = lg__os_now_ms();
     cache_expire(now - LG_HUGE_CACHE_MS);
     lg__lock();
     bool fits = cached < LG_HUGE_CACHE_SLOTS && cached_bytes + used <= LG_HUGE_CACHE_BYTES;

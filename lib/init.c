@@ -61,6 +61,7 @@ void lg__process_init(void)
         lg__seed = seed_new();
         lg__stats_init();
         lg__limit_init();
+        lg__purge_init();
         lg__classes_init();
         lg__heap_process_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -55,6 +55,7 @@ void  lg__os_unmap(void *p, size_t size);
 void  lg__os_purge(void *p, size_t size);
 void *lg__os_remap(void *p, size_t old_size, size_t new_size);
 size_t lg__os_page_size(void);
+uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough for slow paths */
 
 /* ---- statistics (stats.c): slow-path counters only ---------------------- */
 
@@ -95,7 +96,10 @@ size_t lg__stats_exact_requests(void);   /* allocations from exact-fit classes *
 
 lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
 void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
-void       lg__segment_purge(lg_heap_t *heap);
+extern unsigned lg__purge_delay_ms;                 /* a new heap's purge delay */
+void       lg__purge_init(void);                    /* LGMALLOC_PURGE_DELAY */
+void       lg__segment_purge(lg_heap_t *heap);      /* every free slice, now */
+void       lg__segment_purge_due(lg_heap_t *heap);  /* the aged ones, if a tick is due */
 void       lg__segment_abandon_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);
 bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t lg__os_page_size(void)
@@ -255,4 +256,11 @@ void *lg__os_remap(void *p, size_t old_size, size_t new_size)
 {
     void *q = mremap(p, old_size, new_size, 0);
     return q == MAP_FAILED ? NULL : q;
+}
+
+uint64_t lg__os_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }

@@ -308,6 +308,7 @@ void lg__free_slow(lg_page_t *page)
 static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
 {
     lg__heap_drain_xpages(heap);
+    lg__segment_purge_due(heap);
     lg_page_t *page = lg__current[cls];
     if (page != &lg__page_empty) {
         if (page->free || page_extend(page) || (lg__page_collect(page), page->free))
@@ -372,7 +373,7 @@ void *lg__malloc_generic(size_t size)
 
 /* Returns the heap's empty pages to its segments (and empty segments to
  * the cache or the OS): `all` also retires current pages that are empty.
- * Free slices are left to the purge threshold, or to lg__segment_purge. */
+ * Free slices are left to the purge ticks, or to lg__segment_purge. */
 void lg__heap_collect(lg_heap_t *heap, bool all)
 {
     lg__heap_drain_xpages(heap);

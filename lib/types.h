@@ -154,8 +154,10 @@ struct lg_segment_s {
     lg_segment_t *next, *prev;        /* heap's segment list, or the abandoned list */
     uint64_t free_mask;               /* slices not in a page */
     uint64_t dirty_mask;              /* free slices whose memory may be resident */
+    uint64_t aged_mask;               /* those of them free since the heap's last purge tick */
     uint32_t pages_used;
     bool     abandoned;               /* on the abandoned list (under lg__lock) */
+    bool     used_by_owner;           /* its heap made a page in it since taking it */
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
@@ -170,8 +172,10 @@ struct lg_heap_s {
     lg_page_t *_Atomic xpages;        /* full pages that got remote frees (MPSC stack) */
     lg_segment_t *segments;           /* segments owned, doubly linked */
     size_t     dirty_slices;          /* free slices not yet purged, over all segments */
+    uint64_t   purge_due;             /* next purge tick (lg__os_now_ms), 0 when none is due */
+    uint64_t   dirtied_ms;            /* when free slices were last added */
+    unsigned   purge_delay_ms;        /* lg_thread_purge_delay */
     bool       exiting;               /* its thread is exiting: the segments decide on purging */
-    bool       collecting;            /* lg_thread_collect: segments it empties leave purged */
     lg_heap_t *next_heap, *prev_heap; /* the heaps in use, or the pool of unused ones */
 };
 
