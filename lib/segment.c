@@ -88,7 +88,7 @@ static void take_ownership(lg_heap_t *heap, lg_segment_t *seg)
 
 static unsigned dirty_count(const lg_segment_t *seg)
 {
-    return (unsigned)__builtin_popcountll(seg->dirty_mask);
+    return lg__popcount(seg->dirty_mask);
 }
 
 /* Purges the free resident slices of seg in mask. */
@@ -133,7 +133,7 @@ static void heap_purge(lg_heap_t *heap, bool all, uint64_t now)
     for (; seg; seg = next) {
         next = seg->next;
         uint64_t purge = all ? seg->dirty_mask : seg->aged_mask;
-        heap->dirty_slices -= (unsigned)__builtin_popcountll(purge);
+        heap->dirty_slices -= lg__popcount(purge);
         purge_slices(seg, purge);
         seg->aged_mask = seg->dirty_mask;
         if (seg->pages_used == 0 && seg->dirty_mask == 0) {
@@ -288,7 +288,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
      * would call that block reachable however it leaked */
     if (LG_VALGRIND && capacity * block == (size_t)k << LG_SLICE_SHIFT)
         capacity--;
-    unsigned warm = (unsigned)__builtin_popcountll(seg->dirty_mask & span);
+    unsigned warm = lg__popcount(seg->dirty_mask & span);
 
     /* resident free slices were counted as committed already */
     heap->dirty_slices -= warm;
