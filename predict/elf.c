@@ -217,7 +217,7 @@ static int check_header(lgp_elf_t *elf, char *why, size_t why_size)
     return 0;
 }
 
-int lgp__elf_open(lgp_elf_t *elf, const char *path, char *why, size_t why_size)
+int lgp__elf_map(lgp_elf_t *elf, const char *path, char *why, size_t why_size)
 {
     memset(elf, 0, sizeof *elf);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -239,8 +239,17 @@ int lgp__elf_open(lgp_elf_t *elf, const char *path, char *why, size_t why_size)
     }
     elf->map = map;
     elf->map_size = (size_t)st.st_size;
-    if (check_header(elf, why, why_size) != 0)
-        goto fail;
+    if (check_header(elf, why, why_size) != 0) {
+        lgp__elf_close(elf);
+        return -1;
+    }
+    return 0;
+}
+
+int lgp__elf_open(lgp_elf_t *elf, const char *path, char *why, size_t why_size)
+{
+    if (lgp__elf_map(elf, path, why, why_size) != 0)
+        return -1;
     if (find_functions(elf) != 0) {
         fail(why, why_size, "out of memory reading symbols");
         goto fail;

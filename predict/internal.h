@@ -75,6 +75,9 @@ typedef struct lgp_elf_s {
 } lgp_elf_t;
 
 int  lgp__elf_open(lgp_elf_t *elf, const char *path, char *why, size_t why_size);
+/* Maps the file and reads its section headers only: no symbols, no
+ * function list. */
+int  lgp__elf_map(lgp_elf_t *elf, const char *path, char *why, size_t why_size);
 void lgp__elf_close(lgp_elf_t *elf);
 const Elf64_Shdr *lgp__elf_section(const lgp_elf_t *elf, const char *name);
 const char *lgp__elf_section_name(const lgp_elf_t *elf, const Elf64_Shdr *sh);

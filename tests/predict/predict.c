@@ -206,6 +206,34 @@ Test(prediction, background_table_equals_table_before_main)
     free(background);
 }
 
+/* Where the analysis runs when LGMALLOC_PREDICT_SYNC does not say: before
+ * main in a small program (the fixture: 60 KiB of code), on a thread in
+ * one with more code than 128 KiB; the variable still decides.  (Both
+ * programs wait for the thread with --table.) */
+static bool analysed_before_main(const char *settings, const char *program)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "env -u LGMALLOC_PREDICT_SYNC %s LGMALLOC_VERBOSE=1 '%s' --table 2>&1 >/dev/null",
+             settings, program);
+    char *report = lgfx_run(cmd);
+    cr_assert_not_null(report, "%s failed", cmd);
+    bool before = strstr(report, "before main)") != NULL;
+    bool thread = strstr(report, "background thread)") != NULL;
+    cr_assert(before != thread, "%s reported:\n%s", cmd, report);
+    free(report);
+    return before;
+}
+
+Test(prediction, a_small_program_is_analysed_before_main_a_larger_one_on_a_thread)
+{
+    const char *fixture = env("LGFX_FIXTURE"), *padded = env("LGFX_PADDED");
+    cr_expect(analysed_before_main("", fixture));
+    cr_expect(!analysed_before_main("", padded));
+    cr_expect(analysed_before_main("LGMALLOC_PREDICT_SYNC=1", padded));
+    cr_expect(!analysed_before_main("LGMALLOC_PREDICT_SYNC=0", fixture));
+}
+
 static size_t count_sites(const char *json)
 {
     size_t n = 0;
