@@ -184,3 +184,28 @@ Test(purge, a_thread_with_no_delay_gives_memory_back_as_it_frees)
 {
     run_in_thread(no_delay);
 }
+
+/* A delay that is not a number is refused, with a message, at start-up:
+ * this test binary run again with a bad LGMALLOC_PURGE_DELAY (in an
+ * environment of its own: the one Criterion gives its tests would make the
+ * run a worker of this one). */
+Test(purge, a_bad_delay_in_the_environment_is_reported_and_ignored)
+{
+    char self[4096], cmd[4400];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(n, 0);
+    self[n] = '\0';
+    snprintf(cmd, sizeof cmd,
+             "env -i LGMALLOC_PURGE_DELAY=10ms '%s' --filter 'purge/a_thread_with_no_delay*' 2>&1",
+             self);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char out[8192];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    cr_assert(strstr(out, "LGMALLOC_PURGE_DELAY=10ms is not a number of milliseconds"),
+              "no message in:\n%s", out);
+    /* and the run goes on with the default delay, which that test checks */
+    cr_assert_eq(status, 0, "the run with the bad value failed:\n%s", out);
+}
