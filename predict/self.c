@@ -1,8 +1,10 @@
-/* The analysis of the running program.  A constructor starts a background
- * thread, so start-up waits for nothing (docs/prediction.md, "Costs": the
- * instruction scan takes 2-5 ms per MB of code, the DWARF pass tens of ms
- * per MB of .debug_info).  The thread publishes the instruction table as
- * soon as it has it, then a second table with DWARF evidence merged in.
+/* The analysis of the running program.  A constructor analyses a small
+ * program before main (before_main_by_size); for a larger one it starts a
+ * background thread, so start-up waits for nothing (docs/prediction.md,
+ * "Costs": the instruction scan takes 2-5 ms per MB of code, the DWARF pass
+ * tens of ms per MB of .debug_info).  The thread publishes the instruction
+ * table as soon as it has it, then a second table with DWARF evidence
+ * merged in.
  *
  * Environment:
  *   LGMALLOC_PREDICT=0          no analysis
