@@ -225,10 +225,7 @@ unsigned lg_thread_purge_delay(unsigned ms)
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty && (heap = lg__heap_init_thread()) == NULL)
         return lg__purge_delay_ms;
-    unsigned old = heap->purge_delay_ms;
-    heap->purge_delay_ms = ms;
-    heap->purge_due = ms && heap->dirty_slices ? lg__os_now_ms() + ms : 0;
-    return old;
+    return lg__segment_set_purge_delay(heap, ms);
 }
 
 void lg_collect(void)

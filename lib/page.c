@@ -308,7 +308,6 @@ void lg__free_slow(lg_page_t *page)
 static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
 {
     lg__heap_drain_xpages(heap);
-    lg__segment_purge_due(heap);
     lg_page_t *page = lg__current[cls];
     if (page != &lg__page_empty) {
         if (page->free || page_extend(page) || (lg__page_collect(page), page->free))
