@@ -303,26 +303,53 @@ void lg__free_slow(lg_page_t *page)
 
 /* ---- the slow path of malloc ------------------------------------------ */
 
+/* Makes page current in place of old, which, if it is still current,
+ * goes back to its queue as its blocks call for. */
+static void page_switch(lg_heap_t *heap, lg_page_t *old, lg_page_t *page)
+{
+    page_make_current(heap, page);
+    if (old != page && old != &lg__page_empty && old->state == LG_PAGE_CURRENT)
+        lg__page_classify(heap, old);
+}
+
 /* Finds or makes a page of this class with a free block and makes it the
- * current page. */
+ * current page.  Blocks smaller than an OS page: freed blocks first, in
+ * any page of the queue, fresh ones only when there are none, for fresh
+ * blocks are memory touched for the first time, an OS page at a time.
+ * Extending the current page first, a program that frees and allocates at
+ * the same pace kept its fresh blocks coming while as many freed ones
+ * waited in the pages before it, and touched the whole of every page: the
+ * request server's 2,000 sessions held 65, 11 and 5 pages of three classes
+ * for 64.6, 10.3 and 4.4 pages of blocks.  A larger block costs only the
+ * pages the program writes, and the first page with room serves it, fresh
+ * or not: taking freed ones first made the stress workload, which writes
+ * the ends of its blocks, hold 10% more. */
 static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
 {
     lg__heap_drain_xpages(heap);
-    lg_page_t *page = lg__current[cls];
-    if (page != &lg__page_empty) {
-        if (page->free || page_extend(page) || (lg__page_collect(page), page->free))
-            return page;
-        page_try_make_full(heap, page);
-    }
-    /* the queue: pages that had room when we last looked */
-    while ((page = heap->queue[cls].first) != NULL) {
+    lg_page_t *current = lg__current[cls];
+    if (current != &lg__page_empty && (lg__page_collect(current), current->free))
+        return current;
+    lg_page_t *fresh = NULL, *page = heap->queue[cls].first;
+    while (page) {
+        lg_page_t *next = page->next;
         lg__page_collect(page);
-        if (page->free || page_extend(page)) {
-            page_make_current(heap, page);
+        if (page->free || (page->block_size > LG_EXTEND_BYTES && page_extend(page))) {
+            page_switch(heap, current, page);
             return page;
         }
-        if (!page_try_make_full(heap, page))
-            continue; /* blocks arrived: it is first in the queue still */
+        if (page->bump < page->end) {
+            if (!fresh)
+                fresh = page;
+        } else if (!page_try_make_full(heap, page)) {
+            continue; /* blocks arrived: it has free ones now */
+        }
+        page = next;
+    }
+    if (fresh) {
+        page_extend(fresh);
+        page_switch(heap, current, fresh);
+        return fresh;
     }
     page = lg__segment_page_alloc(heap, cls);
     if (!page)
