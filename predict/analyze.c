@@ -30,10 +30,10 @@ static int by_address(const void *a, const void *b)
 /* The callee as reported: a derived target without a symbol by address. */
 static uintptr_t callee_name(lgp_pool_t *pool, const lgp_target_t *t)
 {
-    char buf[32];
+    char buf[LGP_HEX_TEXT];
     if (t->name)
         return lgp__pool_add(pool, t->name);
-    snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)t->addr);
+    lgp__hex_text(buf, t->addr);
     return lgp__pool_add(pool, buf);
 }
 
@@ -90,7 +90,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     lgp_dwarf_t *dwarf = NULL;
     lgp_evidence_src_t values = { 0 };
     int rc = -1;
-    snprintf(why, why_size, "out of memory");
+    lgp__copy_text(why, why_size, "out of memory");
     if (!table)
         goto done;
 
@@ -99,12 +99,12 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     /* without .debug_info libdwarf is not even started: its code stays
      * out of the process's memory */
     table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
-    snprintf(table->note, sizeof table->note, table->debug_info ? "DWARF off" : "no .debug_info");
+    lgp__copy_text(table->note, sizeof table->note, table->debug_info ? "DWARF off" : "no .debug_info");
     if (opt->dwarf && table->debug_info
         && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
                            table->note, sizeof table->note) == 0) {
         if (table->costs.debug_info_bytes == 0) {
-            snprintf(table->note, sizeof table->note, "no .debug_info");
+            lgp__copy_text(table->note, sizeof table->note, "no .debug_info");
             lgp__dwarf_close(dwarf);
             dwarf = NULL;
         } else if (lgp__dwarf_call_values(dwarf, &cv, &values.count) != 0) {
@@ -112,7 +112,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
         } else {
             values.values = cv;
             table->dwarf = true;
-            snprintf(table->note, sizeof table->note, "DWARF read");
+            lgp__copy_text(table->note, sizeof table->note, "DWARF read");
         }
         if (!opt->lines) {
             /* done with libdwarf: its memory and pages go before Zydis' come */
@@ -126,10 +126,10 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     if (lgp__targets_find(&targets, &elf, opt) != 0)
         goto done;
     if (targets.count == 0) {
-        snprintf(why, why_size, "%s", lgp__elf_section(&elf, ".symtab")
-                 ? "calls no allocation function (no __wrap_malloc, malloc, malloc@plt ...)"
-                 : "no allocation function found: no malloc@plt, and stripped (no .symtab "
-                   "to find __wrap_malloc & co. in)");
+        lgp__copy_text(why, why_size, lgp__elf_section(&elf, ".symtab")
+                       ? "calls no allocation function (no __wrap_malloc, malloc, malloc@plt ...)"
+                       : "no allocation function found: no malloc@plt, and stripped (no .symtab "
+                         "to find __wrap_malloc & co. in)");
         goto done;
     }
     if (lgp__scan(&elf, &targets, table->dwarf ? &values : NULL, &raws, &table->costs) != 0

@@ -35,7 +35,7 @@ int lgp__dwarf_open(const char *path, lgp_dwarf_t **out, size_t *info_bytes,
     lgp__split_dwarf_pages();
     lgp_dwarf_t *d = lgp__calloc(1, sizeof *d);
     if (!d) {
-        snprintf(why, why_size, "out of memory");
+        lgp__copy_text(why, why_size, "out of memory");
         return -1;
     }
     /* Every DIE, attribute and string is freed here as soon as it is used:

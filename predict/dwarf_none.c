@@ -7,7 +7,7 @@ int lgp__dwarf_open(const char *path, lgp_dwarf_t **dwarf, size_t *info_bytes,
     (void)path;
     *dwarf = NULL;
     *info_bytes = 0;
-    snprintf(why, why_size, "built without libdwarf");
+    lgp__copy_text(why, why_size, "built without libdwarf");
     return -1;
 }
 

@@ -46,6 +46,19 @@ static inline bool lgp__grow(void **items, size_t *cap, size_t count, size_t siz
     return true;
 }
 
+/* Moves a table to be published out of the heap, into pages of its own
+ * that are never freed (keep.c); the table itself if that fails. */
+lgp_table_t *lgp__table_keep(lgp_table_t *table);
+
+/* ---- short strings without printf (text.c) ------------------------------ */
+
+/* Copies text into buf, cut to size - 1 bytes and terminated. */
+void lgp__copy_text(char *buf, size_t size, const char *text);
+
+#define LGP_HEX_TEXT 19   /* "0x", 16 digits, the terminator */
+/* Writes value as "0x" and lowercase hex digits. */
+void lgp__hex_text(char buf[LGP_HEX_TEXT], uint64_t value);
+
 /* ---- registers, by their DWARF numbers ---------------------------------- */
 
 enum {

@@ -72,7 +72,10 @@ static bool job_names(job_t *job)
     job->buffer = lgp__malloc(len);
     if (!job->buffer)
         return false;
-    snprintf(job->buffer, len, "%s,%s", builtin, env ? env : "");
+    size_t at = strlen(builtin);
+    memcpy(job->buffer, builtin, at);
+    job->buffer[at] = ',';
+    lgp__copy_text(job->buffer + at + 1, len - at - 1, env ? env : "");
     job->options.alloc_functions = job->names;
     job->options.alloc_function_count = lgp_split_names(job->buffer, job->names, 0,
         sizeof job->names / sizeof job->names[0]);
@@ -125,9 +128,10 @@ static bool analyse(job_t *job, bool dwarf, bool pending, const char *stage)
         report_none(why);
         return false;
     }
+    table = lgp__table_keep(table);
     table->bias = job->bias;
     if (pending && table->debug_info)
-        snprintf(table->note, sizeof table->note, "DWARF pending");
+        lgp__copy_text(table->note, sizeof table->note, "DWARF pending");
     publish(table, stage);
     return true;
 }
