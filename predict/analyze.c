@@ -99,7 +99,8 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     /* without .debug_info libdwarf is not even started: its code stays
      * out of the process's memory */
     table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
-    lgp__copy_text(table->note, sizeof table->note, table->debug_info ? "DWARF off" : "no .debug_info");
+    lgp__copy_text(table->note, sizeof table->note,
+                   table->debug_info ? "DWARF off" : "no .debug_info");
     if (opt->dwarf && table->debug_info
         && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
                            table->note, sizeof table->note) == 0) {
