@@ -6,7 +6,7 @@
  * page's free list.  free: the pointer's page from the window's slice
  * table, is it a block of that page and not free already, is the page
  * this thread's, push on the page's list; the page's trigger (see
- * LG_BIAS_CURRENT) says when anything more is due.  Everything else is a
+ * LG_HEARTBEAT) says when anything more is due.  Everything else is a
  * call to the slow paths. */
 #ifndef LG_FAST_H
 #define LG_FAST_H
@@ -103,7 +103,7 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 /* ---- the fast paths ------------------------------------------------------ */
 
 /* Pops the first block of a page's free list for the program.  (Not
- * counted: the page is the current one, see LG_BIAS_CURRENT.) */
+ * counted: the page is the current one, see LG_HEARTBEAT.) */
 lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t size)
 {
     lg_track_open(block, sizeof *block);

@@ -110,6 +110,7 @@ void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 extern unsigned lg__purge_delay_ms;                 /* a new heap's purge delay */
 void       lg__purge_init(void);                    /* LGMALLOC_PURGE_DELAY */
 void       lg__segment_purge(lg_heap_t *heap);      /* every free slice, now */
+void       lg__segment_tick(lg_heap_t *heap);       /* the purge tick, if due */
 unsigned   lg__segment_set_purge_delay(lg_heap_t *heap, unsigned ms); /* the old delay */
 void       lg__segment_abandon_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);

@@ -98,7 +98,7 @@ size_t lg__page_used(const lg_page_t *page)
 static void page_make_current(lg_heap_t *heap, lg_page_t *page)
 {
     page->state = LG_PAGE_CURRENT;
-    page->trigger = LG_BIAS_CURRENT;
+    page->trigger = LG_HEARTBEAT;
     lg__heap_queue_remove(heap, page);
     lg__heap_queue_push_front(heap, page);
     lg__set_current(page->cls, page);
@@ -288,7 +288,8 @@ void lg__free_slow(lg_page_t *page)
 {
     lg_heap_t *heap = lg__heap;
     if (page->state == LG_PAGE_CURRENT) {
-        page->trigger = LG_BIAS_CURRENT; /* 2^30 frees into one current page */
+        page->trigger = LG_HEARTBEAT;
+        lg__segment_tick(heap);
     } else if (page->state == LG_PAGE_FULL) {
         /* first free into a full page: back into its queue */
         page->state = LG_PAGE_QUEUED;

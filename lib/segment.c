@@ -158,8 +158,8 @@ unsigned lg__segment_set_purge_delay(lg_heap_t *heap, unsigned ms)
 }
 
 /* The heap's purge tick, if one is due: on its slow paths that make or
- * retire a page. */
-static void tick_if_due(lg_heap_t *heap)
+ * retire a page, and every LG_HEARTBEAT frees into a current page. */
+void lg__segment_tick(lg_heap_t *heap)
 {
     if (heap->purge_due == 0)
         return;
@@ -330,7 +330,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
 
 lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
 {
-    tick_if_due(heap);
+    lg__segment_tick(heap);
     unsigned k = lg__class_slices[cls];
     if (!lg__limit_allows(heap, (size_t)k << LG_SLICE_SHIFT))
         return NULL;
@@ -391,7 +391,7 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
         || (heap->purge_delay_ms == 0 && heap->dirty_slices >= LG_PURGE_BATCH))
         lg__segment_purge(heap);
     else
-        tick_if_due(heap);
+        lg__segment_tick(heap);
 }
 
 /* ---- abandoning and adopting ---------------------------------------------- */

@@ -73,14 +73,17 @@
 
 /* A page's trigger counter drops at every local free, which takes the slow
  * path only when it reaches zero.  Set as the page changes state:
- *   current page  LG_BIAS_CURRENT: malloc pops from the current page only,
+ *   current page  LG_HEARTBEAT: malloc pops from the current page only,
  *                 and does not count (a page stops being current when it
- *                 has no free block, so its use is known then); a tight
- *                 malloc/free loop would need 2^30 frees to reach zero;
+ *                 has no free block, so its use is known then); zero
+ *                 every LG_HEARTBEAT frees into it, the heap's heartbeat
+ *                 (its purge tick): a thread that frees and allocates in
+ *                 a steady state, making and retiring no page, still
+ *                 returns the memory it no longer uses;
  *   queued page   blocks in use: zero means the page became empty;
  *   full page     used + 1 - capacity: zero at the first free, which puts
  *                 the page back in its class queue. */
-#define LG_BIAS_CURRENT  (1 << 30)
+#define LG_HEARTBEAT     1024
 
 /* A free block.  `key` holds the address of the block's page descriptor
  * while the block is free and 0 once malloc hands it out (every block is
@@ -134,7 +137,7 @@ typedef struct lg_page_s {
     uint8_t     slices;          /* span length */
     uint8_t     first_slice;
     _Alignas(64) lg_block_t *free; /* local free list, owner only */
-    int32_t     trigger;         /* see LG_BIAS_CURRENT */
+    int32_t     trigger;         /* see LG_HEARTBEAT */
     _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
     struct lg_page_s *_Atomic xnext;        /* heap's list of pages with remote frees */
     struct lg_page_s *next, *prev;          /* class queue */

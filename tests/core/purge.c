@@ -111,6 +111,32 @@ Test(purge, freed_memory_stays_resident_briefly_then_goes_back)
     run_in_thread(kept_then_purged);
 }
 
+/* The same with a thread that goes on allocating and freeing in the page
+ * it has: no slow path, but every 1,024 frees into a page the heap's
+ * heartbeat (lib/types.h, LG_HEARTBEAT) gives the memory back. */
+static void *steady_then_purged(void *arg)
+{
+    lg_thread_purge_delay(DEFAULT_DELAY_MS);
+    blocks_t b = allocate(2 * MiB);
+    free_blocks(&b);
+    size_t kept = resident(&b);
+    sleep_ms(100);
+    for (int i = 0; i < 2048; i++)
+        free(malloc(BLOCK));
+    size_t after = resident(&b);
+    cr_log_info("of %zu blocks' pages, %zu resident just after the free, %zu after the delay "
+                "and 2,048 malloc/free pairs", b.n, kept, after);
+    cr_assert_geq(kept * 10, b.n * 9, "only %zu of %zu pages kept right after the free", kept, b.n);
+    cr_assert_leq(after * 10, b.n, "%zu of %zu pages still resident after the delay", after, b.n);
+    free(b.p);
+    return arg;
+}
+
+Test(purge, a_thread_in_a_steady_state_gives_memory_back_after_the_delay)
+{
+    run_in_thread(steady_then_purged);
+}
+
 /* Filling 4 MiB again right after freeing it takes the resident pages,
  * in whichever of the heap's segments they are: barely a fault.  Three
  * tries, in case the thread is descheduled past the delay in between. */
