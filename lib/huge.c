@@ -18,9 +18,18 @@
 
 #define LG_HUGE_MAGIC 0x6c676d616c6c6f63ull /* "lgmalloc" */
 
-#define LG_HUGE_CACHE_SLOTS 16
-#define LG_HUGE_CACHE_BYTES ((size_t)64 << 20) /* resident bytes the cache may keep */
-#define LG_HUGE_CACHE_MS    1000               /* unmapped after a second unused */
+/* The bounds count the bytes each mapping may have resident (`used`: what
+ * its largest block reached), not what is: a mapping reused for blocks of
+ * other sizes soon counts whole.  With 64 MiB and 16 slots, the stress
+ * benchmark (huge blocks of 0.5 to 4 MiB, about 10 live) found the cache
+ * full at every other free: 2 threads 0.57 s, 1,400 munmap and 74,000
+ * faults (mimalloc 0.30 s, 36,000 faults); with 128 MiB and 32 slots 0.37
+ * s, 100 munmap, 57,000 faults, its peak RSS 29 -> 79 MiB (mimalloc's 141).
+ * Measuring what is resident instead (mincore) cost more than the unmaps
+ * it saved: 20 us for a 4 MiB mapping. */
+#define LG_HUGE_CACHE_SLOTS 32
+#define LG_HUGE_CACHE_BYTES ((size_t)128 << 20)
+#define LG_HUGE_CACHE_MS    1000 /* unmapped after a second unused */
 #define LG_GATHER_MIN       ((size_t)256 << 10) /* resident bytes worth an mremap */
 
 typedef struct lg_huge_s {
@@ -78,6 +87,9 @@ typedef struct cached_s {
 static cached_t cache[LG_HUGE_CACHE_SLOTS];
 static unsigned cached;
 static size_t cached_bytes;
+/* No entry was freed before this (UINT64_MAX: none is cached), read
+ * without the lock: aging an empty or young cache takes no lock. */
+static _Atomic uint64_t oldest_ms = UINT64_MAX;
 
 static void cache_remove(unsigned i)
 {
@@ -88,17 +100,22 @@ static void cache_remove(unsigned i)
 /* Unmaps the entries freed before `before` (all of them for UINT64_MAX). */
 static void cache_expire(uint64_t before)
 {
+    if (atomic_load_explicit(&oldest_ms, memory_order_relaxed) >= before)
+        return;
     cached_t drop[LG_HUGE_CACHE_SLOTS];
     unsigned n = 0;
+    uint64_t oldest = UINT64_MAX;
     lg__lock();
     for (unsigned i = 0; i < cached;) {
         if (cache[i].freed_ms < before) {
             drop[n++] = cache[i];
             cache_remove(i);
         } else {
+            oldest = cache[i].freed_ms < oldest ? cache[i].freed_ms : oldest;
             i++;
         }
     }
+    atomic_store_explicit(&oldest_ms, oldest, memory_order_relaxed);
     lg__unlock();
     for (unsigned i = 0; i < n; i++)
         unmap(drop[i].base, drop[i].map_size, drop[i].used);
@@ -114,6 +131,9 @@ static bool cache_put(uint8_t *base, size_t map_size, size_t used)
     if (fits) {
         cache[cached++] = (cached_t){ base, map_size, used, now };
         cached_bytes += used;
+        /* (entries taken since leave it low: the next aging corrects it) */
+        if (now < atomic_load_explicit(&oldest_ms, memory_order_relaxed))
+            atomic_store_explicit(&oldest_ms, now, memory_order_relaxed);
     }
     lg__unlock();
     return fits;
@@ -235,6 +255,11 @@ static uint8_t *cache_take(size_t map_size, size_t *used)
 void lg__huge_cache_clear(void)
 {
     cache_expire(UINT64_MAX);
+}
+
+void lg__huge_cache_age(uint64_t now_ms)
+{
+    cache_expire(now_ms - LG_HUGE_CACHE_MS);
 }
 
 /* Secure builds: the page after a huge block's last page is inaccessible,

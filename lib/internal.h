@@ -159,6 +159,7 @@ lg_inline bool lg__is_huge(const void *p)
 }
 void  *lg__huge_alloc(size_t size, size_t align, bool zero);
 void   lg__huge_cache_clear(void);
+void   lg__huge_cache_age(uint64_t now_ms); /* unmaps what waited over a second */
 void   lg__huge_free(void *p);
 void  *lg__huge_realloc(void *p, size_t size);
 size_t lg__huge_usable(const void *p);

@@ -158,13 +158,14 @@ unsigned lg__segment_set_purge_delay(lg_heap_t *heap, unsigned ms)
 }
 
 /* The heap's purge tick, if one is due: on its slow paths that make or
- * retire a page, and every LG_HEARTBEAT frees into a current page. */
+ * retire a page, and every LG_HEARTBEAT frees into a current page.  Huge
+ * mappings cached for reuse age here too, so that a program that stops
+ * freeing huge blocks does not keep them. */
 void lg__segment_tick(lg_heap_t *heap)
 {
-    if (heap->purge_due == 0)
-        return;
     uint64_t now = lg__os_now_ms();
-    if (now >= heap->purge_due)
+    lg__huge_cache_age(now);
+    if (heap->purge_due != 0 && now >= heap->purge_due)
         heap_purge(heap, now >= heap->dirtied_ms + heap->purge_delay_ms, now);
 }
 

@@ -9,6 +9,7 @@
  * with a bounded amount of ordinary work.  rss.c covers one thread and
  * 256 MiB; this is the threaded case at scale.  The figures are logged. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -380,4 +381,34 @@ Test(reclaim, calloc_over_gathered_mappings_is_zeroed)
     for (size_t j = 0; j < usable; j += 256)
         cr_assert_eq(c[j], 0, "calloc(%zu) byte %zu is %#x (a freed block's data)", size, j, c[j]);
     free(c);
+}
+
+/* A freed huge block's mapping waits in the cache a second at most, also
+ * when no huge block is allocated or freed after it: the heap's purge
+ * ticks (on its slow paths that make or retire a page) age the cache. */
+Test(reclaim, a_cached_huge_mapping_goes_back_a_second_later_without_more_huge_blocks)
+{
+    lg_collect();
+    size_t size = 8 * MiB;
+    char *p = malloc(opaque(size));
+    cr_assert_not_null(p);
+    memset(p, 0x5a, size);
+    free(p);
+    unsigned char in;
+    cr_assert_eq(mincore((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, &in), 0,
+                 "the freed mapping should wait in the cache first");
+    struct timespec pause = { 1, 200 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    enum { N = 2048 };
+    void **small = malloc(N * sizeof *small);
+    cr_assert_not_null(small);
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(small[i] = malloc(1000));
+    for (int i = 0; i < N; i++)
+        free(small[i]);
+    free(small);
+    errno = 0;
+    cr_assert_eq(mincore((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, &in), -1,
+                 "the mapping of a huge block freed over a second ago is still there");
+    cr_assert_eq(errno, ENOMEM);
 }
