@@ -102,7 +102,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     lgp__copy_text(table->note, sizeof table->note,
                    table->debug_info ? "DWARF off" : "no .debug_info");
     if (opt->dwarf && table->debug_info
-        && lgp__dwarf_open(path, &dwarf, &table->costs.debug_info_bytes,
+        && lgp__dwarf_open(&elf, path, &dwarf, &table->costs.debug_info_bytes,
                            table->note, sizeof table->note) == 0) {
         if (table->costs.debug_info_bytes == 0) {
             lgp__copy_text(table->note, sizeof table->note, "no .debug_info");

@@ -14,6 +14,8 @@
 struct lgp_dwarf_s {
     Dwarf_Debug dbg;
     int         de_alloc;   /* libdwarf's tracking flag before we opened */
+    const lgp_elf_t *elf;   /* the sections read in place, or NULL: libdwarf's reader */
+    Dwarf_Obj_Access_Interface access;
     Dwarf_Error err;
     bool        oom;
     lgp_callvalue_t *values;
@@ -29,8 +31,82 @@ static bool ok(lgp_dwarf_t *d, int rc)
     return rc == DW_DLV_OK;
 }
 
-int lgp__dwarf_open(const char *path, lgp_dwarf_t **out, size_t *info_bytes,
-                    char *why, size_t why_size)
+/* ---- the sections, read in place ---------------------------------------- */
+
+/* libdwarf's own ELF reader copies each section it reads into memory it
+ * allocates; given the analysis' mapping of the file it reads them where
+ * they are (the C++ benchmark's pass: 270 KiB of anonymous memory at its
+ * end with the copies).  libdwarf only reads them: no relocation is
+ * offered (an executable has none for DWARF).  Compressed sections, which
+ * this interface cannot mark, still go through libdwarf's reader. */
+static int obj_section_info(void *obj, Dwarf_Half i, Dwarf_Obj_Access_Section *out, int *error)
+{
+    const lgp_elf_t *elf = obj;
+    (void)error;
+    if (i >= elf->ehdr->e_shnum)
+        return DW_DLV_NO_ENTRY;
+    const Elf64_Shdr *sh = &elf->shdrs[i];
+    *out = (Dwarf_Obj_Access_Section){
+        .addr = sh->sh_addr, .type = sh->sh_type, .size = sh->sh_size,
+        .name = lgp__elf_section_name(elf, sh), .link = sh->sh_link, .info = sh->sh_info,
+        .entrysize = sh->sh_entsize,
+    };
+    return DW_DLV_OK;
+}
+
+static Dwarf_Endianness obj_byte_order(void *obj)
+{
+    (void)obj;
+    return DW_OBJECT_LSB;
+}
+
+/* ELF64, as libdwarf's own reader says (the unit headers decide) */
+static Dwarf_Small obj_eight(void *obj)
+{
+    (void)obj;
+    return 8;
+}
+
+static Dwarf_Unsigned obj_section_count(void *obj)
+{
+    return ((const lgp_elf_t *)obj)->ehdr->e_shnum;
+}
+
+static int obj_load_section(void *obj, Dwarf_Half i, Dwarf_Small **data, int *error)
+{
+    const lgp_elf_t *elf = obj;
+    (void)error;
+    const uint8_t *bytes = i < elf->ehdr->e_shnum ? lgp__elf_section_bytes(elf, &elf->shdrs[i]) : NULL;
+    if (!bytes)
+        return DW_DLV_NO_ENTRY;
+    *data = (Dwarf_Small *)(uintptr_t)bytes; /* read only: the mapping is */
+    return DW_DLV_OK;
+}
+
+static const Dwarf_Obj_Access_Methods in_place = {
+    obj_section_info, obj_byte_order, obj_eight, obj_eight, obj_section_count, obj_load_section, NULL,
+};
+
+static bool is_debug_section(const lgp_elf_t *elf, const Elf64_Shdr *sh)
+{
+    const char *name = lgp__elf_section_name(elf, sh);
+    return strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0;
+}
+
+static bool any_compressed(const lgp_elf_t *elf)
+{
+    for (unsigned i = 0; i < elf->ehdr->e_shnum; i++)
+        if (is_debug_section(elf, &elf->shdrs[i])
+            && ((elf->shdrs[i].sh_flags & SHF_COMPRESSED)
+                || lgp__elf_section_name(elf, &elf->shdrs[i])[1] == 'z'))
+            return true;
+    return false;
+}
+
+/* ---- opening and closing ------------------------------------------------- */
+
+int lgp__dwarf_open(const lgp_elf_t *elf, const char *path, lgp_dwarf_t **out,
+                    size_t *info_bytes, char *why, size_t why_size)
 {
     lgp__split_dwarf_pages();
     lgp_dwarf_t *d = lgp__calloc(1, sizeof *d);
@@ -43,8 +119,15 @@ int lgp__dwarf_open(const char *path, lgp_dwarf_t **out, size_t *info_bytes,
      * than the rest of the pass.  The flag is global; it is put back at
      * close. */
     d->de_alloc = dwarf_set_de_alloc_flag(0);
-    int rc = dwarf_init_path(path, NULL, 0, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL,
+    int rc;
+    if (!any_compressed(elf)) {
+        d->elf = elf;
+        d->access = (Dwarf_Obj_Access_Interface){ (void *)(uintptr_t)elf, &in_place };
+        rc = dwarf_object_init_b(&d->access, NULL, NULL, DW_GROUPNUMBER_ANY, &d->dbg, &d->err);
+    } else {
+        rc = dwarf_init_path(path, NULL, 0, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL,
                              &d->dbg, NULL, 0, NULL, &d->err);
+    }
     if (rc != DW_DLV_OK) {
         if (rc == DW_DLV_ERROR)
             dwarf_dealloc_error(NULL, d->err);
@@ -67,9 +150,18 @@ void lgp__dwarf_close(lgp_dwarf_t *d)
 {
     if (!d)
         return;
-    if (dwarf_finish(d->dbg, &d->err) == DW_DLV_ERROR)
+    int rc = d->elf ? dwarf_object_finish(d->dbg, &d->err) : dwarf_finish(d->dbg, &d->err);
+    if (rc == DW_DLV_ERROR)
         dwarf_dealloc_error(NULL, d->err);
     dwarf_set_de_alloc_flag(d->de_alloc);
+    /* the pages of the file the pass read leave the resident set now, not
+     * when the analysis unmaps the file */
+    for (unsigned i = 0; d->elf && i < d->elf->ehdr->e_shnum; i++) {
+        const Elf64_Shdr *sh = &d->elf->shdrs[i];
+        const uint8_t *bytes = lgp__elf_section_bytes(d->elf, sh);
+        if (bytes && is_debug_section(d->elf, sh))
+            lgp__elf_drop(d->elf, bytes, sh->sh_size);
+    }
     free(d->values);
     free(d);
 }

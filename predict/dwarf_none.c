@@ -1,10 +1,10 @@
 /* Built without libdwarf (-Ddwarf=disabled or not found): no DWARF evidence. */
 #include "internal.h"
 
-int lgp__dwarf_open(const char *path, lgp_dwarf_t **dwarf, size_t *info_bytes,
-                    char *why, size_t why_size)
+int lgp__dwarf_open(const lgp_elf_t *elf, const char *path, lgp_dwarf_t **dwarf,
+                    size_t *info_bytes, char *why, size_t why_size)
 {
-    (void)path;
+    (void)elf, (void)path;
     *dwarf = NULL;
     *info_bytes = 0;
     lgp__copy_text(why, why_size, "built without libdwarf");

@@ -193,9 +193,9 @@ typedef struct lgp_callvalue_s {
 
 typedef struct lgp_dwarf_s lgp_dwarf_t;
 
-/* Opens path's DWARF; -1 with why when there is none. */
-int  lgp__dwarf_open(const char *path, lgp_dwarf_t **dwarf, size_t *info_bytes,
-                     char *why, size_t why_size);
+/* Opens the DWARF of elf (mapped from path); -1 with why when there is none. */
+int  lgp__dwarf_open(const lgp_elf_t *elf, const char *path, lgp_dwarf_t **dwarf,
+                     size_t *info_bytes, char *why, size_t why_size);
 void lgp__dwarf_close(lgp_dwarf_t *dwarf);
 /* Every constant argument value of every call site, sorted by (ret, reg). */
 int  lgp__dwarf_call_values(lgp_dwarf_t *dwarf, lgp_callvalue_t **values, size_t *count);

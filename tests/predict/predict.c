@@ -286,6 +286,49 @@ Test(prediction, is_off_with_lgmalloc_predict_0_and_says_so)
     free(out);
 }
 
+/* libdwarf reads the sections where the analysis mapped the file
+ * (predict/dwarf.c); compressed ones, which that way cannot mark, go
+ * through libdwarf's own reader: a copy of the fixture with its DWARF
+ * compressed gives the same table, DWARF evidence included.  (Lines: where
+ * the copy has one it is the same; Debian's libdwarf finds none in gcc's
+ * compressed DWARF 5 line table, with its own reader only as before.) */
+Test(prediction, compressed_dwarf_gives_the_same_table)
+{
+    char path[] = "/tmp/lgfx-gz-XXXXXX", cmd[4096], why[160];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "objcopy --compress-debug-sections=zlib '%s' '%s'",
+             env("LGFX_FIXTURE"), path);
+    if (system(cmd) != 0) {
+        unlink(path);
+        cr_skip_test("no objcopy(1) with zlib");
+    }
+    lgp_options_t options = { .dwarf = true, .lines = true, .alloc_functions = named,
+                              .alloc_function_count = sizeof named / sizeof named[0] };
+    lgp_table_t *gz = NULL;
+    int rc = lgp_analyze_file(path, &options, &gz, why, sizeof why);
+    unlink(path);
+    cr_assert_eq(rc, 0, "%s", why);
+    cr_assert(table->dwarf, "the fixture's own DWARF was not read: %s", table->note);
+    cr_assert(gz->dwarf, "the compressed DWARF was not read: %s", gz->note);
+    cr_assert_eq(gz->count, table->count);
+    size_t both = 0, lines = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *a = &table->sites[i], *b = &gz->sites[i];
+        cr_assert(a->address == b->address && a->evidence == b->evidence && a->size == b->size
+                  && a->confidence == b->confidence && (b->line == 0 || a->line == b->line),
+                  "site %#lx: evidence %u size %lu line %u, compressed %u %lu %u",
+                  (unsigned long)a->address, a->evidence, (unsigned long)a->size, a->line,
+                  b->evidence, (unsigned long)b->size, b->line);
+        both += a->evidence == LGP_EVIDENCE_BOTH;
+        lines += b->line != 0;
+    }
+    cr_log_info("%zu sites, %zu confirmed by DWARF in both, %zu with a line in the compressed copy",
+                table->count, both, lines);
+    lgp_table_free(gz);
+}
+
 /* ---- files without a table ---------------------------------------------- */
 
 static int analyze(const char *path, char *why, size_t size)
