@@ -85,56 +85,60 @@ static void run_in_thread(void *(*body)(void *))
     cr_assert_eq(pthread_join(t, NULL), 0);
 }
 
-/* 2 MiB freed stays resident; after the delay, the next malloc that takes
- * the slow path gives it back. */
-static void *kept_then_purged(void *arg)
+/* 2 MiB freed stays resident; after the delay, what the thread does next
+ * (`then`) gives it back. */
+static void kept_then_purged(void (*then)(void), const char *what)
 {
     lg_thread_purge_delay(DEFAULT_DELAY_MS);
     blocks_t b = allocate(2 * MiB);
     free_blocks(&b);
     size_t kept = resident(&b);
     sleep_ms(100);
-    void *q = malloc(3000); /* a class this thread has not used: the slow path */
-    cr_assert_not_null(q);
+    then();
     size_t after = resident(&b);
-    cr_log_info("of %zu blocks' pages, %zu resident just after the free, %zu after the delay",
-                b.n, kept, after);
+    cr_log_info("of %zu blocks' pages, %zu resident just after the free, %zu after the delay and %s",
+                b.n, kept, after, what);
     cr_assert_geq(kept * 10, b.n * 9, "only %zu of %zu pages kept right after the free", kept, b.n);
-    cr_assert_leq(after * 10, b.n, "%zu of %zu pages still resident after the delay", after, b.n);
-    free(q);
+    cr_assert_leq(after * 10, b.n, "%zu of %zu pages still resident after the delay and %s",
+                  after, b.n, what);
     free(b.p);
+}
+
+/* A malloc of a class the thread has not used: the slow path. */
+static void malloc_on_the_slow_path(void)
+{
+    free(malloc(3000));
+}
+
+static void *slow_path_after_the_delay(void *arg)
+{
+    kept_then_purged(malloc_on_the_slow_path, "a malloc on the slow path");
     return arg;
 }
 
 Test(purge, freed_memory_stays_resident_briefly_then_goes_back)
 {
-    run_in_thread(kept_then_purged);
+    run_in_thread(slow_path_after_the_delay);
 }
 
-/* The same with a thread that goes on allocating and freeing in the page
- * it has: no slow path, but every 1,024 frees into a page the heap's
- * heartbeat (lib/types.h, LG_HEARTBEAT) gives the memory back. */
-static void *steady_then_purged(void *arg)
+/* A thread that goes on allocating and freeing in the page it has takes no
+ * slow path, but every 1,024 frees into a page the heap's heartbeat
+ * (lib/types.h, LG_HEARTBEAT) ticks. */
+static void steady_pairs(void)
 {
-    lg_thread_purge_delay(DEFAULT_DELAY_MS);
-    blocks_t b = allocate(2 * MiB);
-    free_blocks(&b);
-    size_t kept = resident(&b);
-    sleep_ms(100);
     for (int i = 0; i < 2048; i++)
         free(malloc(BLOCK));
-    size_t after = resident(&b);
-    cr_log_info("of %zu blocks' pages, %zu resident just after the free, %zu after the delay "
-                "and 2,048 malloc/free pairs", b.n, kept, after);
-    cr_assert_geq(kept * 10, b.n * 9, "only %zu of %zu pages kept right after the free", kept, b.n);
-    cr_assert_leq(after * 10, b.n, "%zu of %zu pages still resident after the delay", after, b.n);
-    free(b.p);
+}
+
+static void *steady_state_after_the_delay(void *arg)
+{
+    kept_then_purged(steady_pairs, "2,048 malloc/free pairs in one page");
     return arg;
 }
 
 Test(purge, a_thread_in_a_steady_state_gives_memory_back_after_the_delay)
 {
-    run_in_thread(steady_then_purged);
+    run_in_thread(steady_state_after_the_delay);
 }
 
 /* Filling 4 MiB again right after freeing it takes the resident pages,
