@@ -35,10 +35,10 @@ static bool ok(lgp_dwarf_t *d, int rc)
 
 /* libdwarf's own ELF reader copies each section it reads into memory it
  * allocates; given the analysis' mapping of the file it reads them where
- * they are (the C++ benchmark's pass: 270 KiB of anonymous memory at its
- * end with the copies).  libdwarf only reads them: no relocation is
- * offered (an executable has none for DWARF).  Compressed sections, which
- * this interface cannot mark, still go through libdwarf's reader. */
+ * they are (the C++ benchmark's pass added 270 KiB of anonymous memory
+ * with the copies, 50 without).  libdwarf only reads them: no relocation
+ * is offered (an executable has none for DWARF).  Compressed sections,
+ * which this interface cannot mark, still go through libdwarf's reader. */
 static int obj_section_info(void *obj, Dwarf_Half i, Dwarf_Obj_Access_Section *out, int *error)
 {
     const lgp_elf_t *elf = obj;
