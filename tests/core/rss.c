@@ -78,8 +78,10 @@ static void further_work(int ops)
         free(malloc((size_t)1 + (size_t)i % 3000));
 }
 
-/* The small and medium blocks' memory goes back at once; the huge blocks'
- * mappings (64 MiB) may wait a second in the cache for reuse. */
+/* The small and medium blocks' memory goes back but for what the heap
+ * keeps for reuse (at most 8 MiB, 10-20 ms); the huge blocks' mappings
+ * (64 MiB) may wait a second in their cache.  A second later, with more
+ * work (the heartbeat's purge ticks), all of it is back. */
 Test(rss, falls_after_the_working_set_is_freed_without_collect)
 {
     size_t start = rss_bytes();
