@@ -52,14 +52,56 @@ static bool listed(const char *path, const char *const *list)
     return false;
 }
 
+#define MAX_EXITS 8
+
+/* What the dynamic linker runs of an object at exit: DT_FINI and the
+ * functions of DT_FINI_ARRAY (crtstuff's __do_global_dtors_aux). */
+typedef struct exits_s {
+    uintptr_t addr[MAX_EXITS];
+    unsigned  count;
+} exits_t;
+
 /* first: the segment at the start of the file, with the ELF header and
  * the dynamic linker's tables */
-typedef void segment_fn(uintptr_t start, uintptr_t end, uintptr_t page, bool first);
+typedef void segment_fn(uintptr_t start, uintptr_t end, uintptr_t page, bool first,
+                        const exits_t *exits);
 
 typedef struct visit_s {
     const char *const *list;
     segment_fn        *fn;
 } visit_t;
+
+/* A dynamic entry's address: the dynamic linker has made some of them
+ * absolute in place, not these (but an address below the load address
+ * cannot be one). */
+static uintptr_t dynamic_address(const struct dl_phdr_info *info, ElfW(Addr) ptr)
+{
+    return ptr < info->dlpi_addr ? info->dlpi_addr + ptr : ptr;
+}
+
+static void find_exits(const struct dl_phdr_info *info, exits_t *exits)
+{
+    exits->count = 0;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+            continue;
+        const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        const uintptr_t *array = NULL;
+        size_t array_bytes = 0;
+        for (; dyn->d_tag != DT_NULL; dyn++) {
+            if (dyn->d_tag == DT_FINI && exits->count < MAX_EXITS)
+                exits->addr[exits->count++] = dynamic_address(info, dyn->d_un.d_ptr);
+            else if (dyn->d_tag == DT_FINI_ARRAY)
+                array = (const uintptr_t *)dynamic_address(info, dyn->d_un.d_ptr);
+            else if (dyn->d_tag == DT_FINI_ARRAYSZ)
+                array_bytes = dyn->d_un.d_val;
+        }
+        /* relocated: absolute addresses (0 or -1 are no function) */
+        for (size_t j = 0; array && j < array_bytes / sizeof *array && exits->count < MAX_EXITS; j++)
+            if (array[j] + 1 > 1)
+                exits->addr[exits->count++] = array[j];
+    }
+}
 
 /* Calls fn on every read-only segment of the listed objects, rounded in
  * to whole pages. */
@@ -70,6 +112,8 @@ static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
     if (!info->dlpi_name || !listed(info->dlpi_name, visit->list))
         return 0;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    exits_t exits;
+    find_exits(info, &exits);
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
@@ -77,7 +121,7 @@ static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
         uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
         uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(page - 1);
         if (end > start)
-            visit->fn(start, end, page, ph->p_offset == 0);
+            visit->fn(start, end, page, ph->p_offset == 0, &exits);
     }
     return 0;
 }
@@ -88,10 +132,10 @@ static void visit(const char *const *list, segment_fn *fn)
     dl_iterate_phdr(visit_object, &v);
 }
 
-static void drop(uintptr_t start, uintptr_t end, uintptr_t page, bool first)
+static void drop(uintptr_t start, uintptr_t end, uintptr_t page, bool first,
+                 const exits_t *exits)
 {
-    (void)page;
-    (void)first;
+    (void)page, (void)first, (void)exits;
     (void)madvise((void *)start, end - start, MADV_DONTNEED); /* best effort */
 }
 
@@ -109,24 +153,33 @@ static void advise(uintptr_t from, uintptr_t to, uintptr_t end, int advice)
  * back), its other lookup pages (a lookup the filter lets through: with
  * them in the same mapping, libdwarf's first 64 KiB came back in a test
  * linked with Criterion's dozen libraries), and the rest; of the other
- * segments the first and the last page (crtstuff's and _fini's code, run
- * at exit) and the rest.  Neighbours differ in their advice, or the kernel
- * would merge them again. */
-static void split_ends(uintptr_t start, uintptr_t end, uintptr_t page, bool first)
+ * segments the first and the last page, each page with code run at exit
+ * (libdwarf's __do_global_dtors_aux is on the page after its long .plt:
+ * in the middle, it brought 72 KiB back at every exit, with prediction
+ * off too), and the rest.  Neighbours differ in their advice, or the
+ * kernel would merge them again. */
+static void split_ends(uintptr_t start, uintptr_t end, uintptr_t page, bool first,
+                       const exits_t *exits)
 {
     if (first) {
         advise(start + BLOOM_PAGES * page, start + LOOKUP_PAGES * page, end, MADV_RANDOM);
         advise(start + LOOKUP_PAGES * page, end, end, MADV_NORMAL);
-    } else {
-        advise(start + page, end - page, end, MADV_RANDOM);
+        return;
+    }
+    advise(start + page, end - page, end, MADV_RANDOM);
+    for (unsigned i = 0; i < exits->count; i++) {
+        uintptr_t at = exits->addr[i] & ~(page - 1);
+        if (at > start && at + page < end)
+            advise(at, at + page, end, MADV_NORMAL);
     }
 }
 
 /* Every page of code and data: the middle MADV_RANDOM (again), every
  * other page of it back to MADV_NORMAL. */
-static void split_pages(uintptr_t start, uintptr_t end, uintptr_t page, bool first)
+static void split_pages(uintptr_t start, uintptr_t end, uintptr_t page, bool first,
+                        const exits_t *exits)
 {
-    split_ends(start, end, page, first);
+    split_ends(start, end, page, first, exits);
     if (first)
         return;
     for (uintptr_t p = start + 2 * page; p + page < end; p += 2 * page)

@@ -7,7 +7,9 @@
  * table it publishes outside the heap (predict/keep.c).  Run
  * with the analysis before main, on its thread, and off
  * (tests/predict/meson.build). */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,62 @@ Test(footprint, the_page_every_lookup_reads_is_a_mapping_of_its_own)
         cr_assert_eq(kib, (size_t)sysconf(_SC_PAGESIZE) / 1024, "%s: first mapping %zu KiB",
                      libraries[i], kib);
     }
+}
+
+/* The code the dynamic linker runs at exit (each function of a library's
+ * DT_FINI_ARRAY) lies in a mapping of at most two pages: libdwarf's is on
+ * the page after its long .plt, and in the middle of its code it brought
+ * 72 KiB back at every exit. */
+static size_t mapping_kib_at(uintptr_t addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    size_t kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long from, to;
+        if (sscanf(line, "%lx-%lx", &from, &to) == 2 && from <= addr && addr < to)
+            kib = (to - from) / 1024;
+    }
+    fclose(f);
+    return kib;
+}
+
+static int check_exit_code(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    size_t *checked = arg;
+    if (!info->dlpi_name || (!strstr(info->dlpi_name, "/libdwarf.so") && !strstr(info->dlpi_name, "/libZydis.so")))
+        return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+            continue;
+        const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        uintptr_t array = 0, bytes = 0;
+        for (; dyn->d_tag != DT_NULL; dyn++) {
+            if (dyn->d_tag == DT_FINI_ARRAY)
+                array = dyn->d_un.d_ptr < info->dlpi_addr ? info->dlpi_addr + dyn->d_un.d_ptr : dyn->d_un.d_ptr;
+            if (dyn->d_tag == DT_FINI_ARRAYSZ)
+                bytes = dyn->d_un.d_val;
+        }
+        for (size_t j = 0; array && j < bytes / sizeof(uintptr_t); j++) {
+            uintptr_t fn = ((const uintptr_t *)array)[j];
+            size_t kib = mapping_kib_at(fn);
+            cr_assert_leq(kib, 2 * (size_t)sysconf(_SC_PAGESIZE) / 1024,
+                          "%s: its exit code at %#lx lies in a mapping of %zu KiB",
+                          info->dlpi_name, (unsigned long)fn, kib);
+            (*checked)++;
+        }
+    }
+    return 0;
+}
+
+Test(footprint, the_code_each_library_runs_at_exit_is_a_mapping_of_its_own)
+{
+    lgp_self_wait();
+    size_t checked = 0;
+    dl_iterate_phdr(check_exit_code, &checked);
+    cr_assert_geq(checked, 2, "found %zu exit functions in libdwarf and libZydis", checked);
 }
 
 /* The table lives as long as the program: in pages of its own, not among
