@@ -17,7 +17,7 @@
  * mappings by marking parts of them MADV_RANDOM, which only turns off
  * read-ahead (of files that are in the page cache anyway) and makes the
  * part a mapping of its own: at start-up the pages those lookups and exits
- * read (16 calls), before a pass every page of what it runs (every
+ * read (about 16 calls), before a pass every page of what it runs (every
  * other one marked, 70 calls for Zydis, 80 for the DWARF libraries, 7 us
  * each on a 2-core VM, on the analysis' thread), merged again at the end.
  * The fastpath benchmark's peak RSS: 2.82 -> 2.21 MiB, and with the
