@@ -3,6 +3,7 @@
  * and what share it must resolve come from the environment (meson.build):
  * LGFX_FIXTURE, LGFX_MIN_RESOLVED, LGFX_MIN_WRAPPED, LGFX_SCAN. */
 #include "lgmalloc_predict.h"
+#include "internal.h"
 #include "records.h"
 
 #include <criterion/criterion.h>
@@ -327,6 +328,49 @@ Test(prediction, compressed_dwarf_gives_the_same_table)
     cr_log_info("%zu sites, %zu confirmed by DWARF in both, %zu with a line in the compressed copy",
                 table->count, both, lines);
     lgp_table_free(gz);
+}
+
+/* The analysis maps the program's file: reading its symbols, .eh_frame_hdr
+ * and DWARF must not bring its code in as well (the kernel maps up to 16
+ * pages around each fault, within a mapping: predict/elf.c splits the
+ * file's mapping so that its code is a mapping of its own). */
+static size_t resident_kib_at(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    bool in = false;
+    size_t kib = 0, rss;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long from, to;
+        if (sscanf(line, "%lx-%lx ", &from, &to) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = from <= (uintptr_t)p && (uintptr_t)p < to;
+        else if (in && sscanf(line, "Rss: %zu kB", &rss) == 1)
+            kib = rss;
+    }
+    fclose(f);
+    return kib;
+}
+
+Test(prediction, reading_symbols_and_dwarf_brings_no_code_in)
+{
+    lgp_elf_t elf;
+    char why[160];
+    cr_assert_eq(lgp__elf_open(&elf, env("LGFX_FIXTURE"), why, sizeof why), 0, "%s", why);
+    const char *read[] = { ".debug_info", ".debug_abbrev", ".debug_str", ".symtab", ".strtab" };
+    volatile uint8_t sum = 0;
+    for (size_t i = 0; i < sizeof read / sizeof read[0]; i++) {
+        const Elf64_Shdr *sh = lgp__elf_section(&elf, read[i]);
+        const uint8_t *bytes = sh ? lgp__elf_section_bytes(&elf, sh) : NULL;
+        for (size_t j = 0; bytes && j < sh->sh_size; j += 512)
+            sum += bytes[j];
+    }
+    const Elf64_Shdr *text = lgp__elf_section(&elf, ".text");
+    cr_assert_not_null(text);
+    const uint8_t *code = lgp__elf_section_bytes(&elf, text);
+    size_t kib = resident_kib_at(code + text->sh_size / 2);
+    lgp__elf_close(&elf);
+    cr_assert_eq(kib, 0, "%zu KiB of the code's mapping came in with the symbols and DWARF", kib);
 }
 
 /* ---- files without a table ---------------------------------------------- */
