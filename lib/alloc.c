@@ -132,13 +132,10 @@ int lg_posix_memalign(void **memptr, size_t align, size_t size)
 {
     if (!is_power_of_two(align) || align % sizeof(void *) != 0)
         return EINVAL;
-    int saved = errno;
+    /* A failed allocation leaves errno set, as glibc's does. */
     void *p = alloc_aligned(align, size);
-    if (!p) {
-        int err = errno;
-        errno = saved;
-        return err;
-    }
+    if (!p)
+        return errno;
     *memptr = p;
     return 0;
 }

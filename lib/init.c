@@ -13,18 +13,63 @@
  * structs.  Never taken on the malloc or free fast paths. */
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void lg__lock(void) { pthread_mutex_lock(&global_lock); }
-void lg__unlock(void) { pthread_mutex_unlock(&global_lock); }
+/* Set while this thread holds the lock or waits for it, from before it
+ * asks to after it let go: a fork from a signal handler that interrupted
+ * it must not take the lock again (fork_prepare). */
+static lg_tls bool lock_mine;
+/* Forks begun by fork_prepare in this thread that skipped the lock,
+ * innermost last: their parent and child handlers must skip it too. */
+static lg_tls unsigned forks_nested;
+
+void lg__lock(void)
+{
+    lock_mine = true;
+    pthread_mutex_lock(&global_lock);
+}
+
+void lg__unlock(void)
+{
+    pthread_mutex_unlock(&global_lock);
+    lock_mine = false;
+}
 
 /* fork(): hold the lock across it so the child never inherits it taken.
  * The child keeps the forking thread's heap (the thread id is unchanged);
- * the heaps of the threads that do not exist in the child are abandoned. */
-static void fork_prepare(void) { lg__lock(); }
-static void fork_parent(void) { lg__unlock(); }
+ * the heaps of the threads that do not exist in the child are abandoned.
+ *
+ * glibc makes fork async-signal-safe in a single-threaded process: a
+ * signal handler may fork while its thread is inside malloc holding the
+ * lock, or inside another fork between its prepare and parent handlers.
+ * Taking the lock then would wait for ever on this thread itself.  Such a
+ * fork leaves the lock alone: the parent goes back to the interrupted code,
+ * which lets go of it, and the child may only call async-signal-safe
+ * functions (malloc is not one), as after any fork in a signal handler. */
+static void fork_prepare(void)
+{
+    if (lock_mine) {
+        forks_nested++;
+        return;
+    }
+    lg__lock();
+}
+
+static void fork_parent(void)
+{
+    if (forks_nested) {
+        forks_nested--;
+        return;
+    }
+    lg__unlock();
+}
 
 static void fork_child(void)
 {
+    if (forks_nested) {
+        forks_nested--;
+        return;
+    }
     pthread_mutex_init(&global_lock, NULL);
+    lock_mine = false;
     lg__heap_after_fork();
 }
 

@@ -101,8 +101,43 @@ static bool            atfork_ok;
 
 /* ---- fork: never while a page is writable -------------------------------- */
 
-static void fork_prepare(void) { pthread_mutex_lock(&window_lock); }
-static void fork_release(void) { pthread_mutex_unlock(&window_lock); }
+/* Set while this thread holds window_lock or waits for it.  A fork from a
+ * signal handler that interrupted it (glibc makes fork async-signal-safe
+ * in a single-threaded process) must not take the lock again, nor let go
+ * of it: it would wait for ever on itself.  Its child may only call
+ * async-signal-safe functions, as after any fork in a signal handler. */
+static __thread __attribute__((tls_model("local-exec"))) bool window_mine;
+static __thread __attribute__((tls_model("local-exec"))) unsigned forks_nested;
+
+static void window_lock_take(void)
+{
+    window_mine = true;
+    pthread_mutex_lock(&window_lock);
+}
+
+static void window_lock_give(void)
+{
+    pthread_mutex_unlock(&window_lock);
+    window_mine = false;
+}
+
+static void fork_prepare(void)
+{
+    if (window_mine) {
+        forks_nested++;
+        return;
+    }
+    window_lock_take();
+}
+
+static void fork_release(void)
+{
+    if (forks_nested) {
+        forks_nested--;
+        return;
+    }
+    window_lock_give();
+}
 
 static void register_atfork(void)
 {
@@ -244,10 +279,10 @@ static void apply(pass_t *pass)
             end++;
         const segment_t *seg = segment_of(pass, pass->patches[i].call, CALL_SIZE);
         bool protect = !(seg->prot & PROT_WRITE);
-        pthread_mutex_lock(&window_lock);
+        window_lock_take();
         if (protect && mprotect((void *)page, page_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
             pass->mprotect_errno = errno;
-            pthread_mutex_unlock(&window_lock);
+            window_lock_give();
             pass->skipped[SKIP_NOT_WRITABLE] += pass->patch_count - i;
             return;
         }
@@ -255,7 +290,7 @@ static void apply(pass_t *pass)
             store_displacement(pass->patches[k].call, pass->patches[k].rel);
         if (protect && mprotect((void *)page, page_size, seg->prot) != 0)
             pass->mprotect_errno = errno;   /* cannot happen for a page we just changed */
-        pthread_mutex_unlock(&window_lock);
+        window_lock_give();
         for (size_t k = i; k < end; k++)
             pass->using_entry += pass->patches[k].entry;
         i = end;

@@ -90,18 +90,32 @@ DEFINE size_t malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
  * lgmalloc, and defined so a static link never pulls glibc's malloc in
  * (a -static C++ program that called mallinfo2 failed to link: two
  * definitions of malloc). */
+/* glibc returns 1 when memory was given back to the system, 0 when none
+ * could be. */
 DEFINE int malloc_trim(size_t pad)
 {
     (void)pad;
+    lg_stats_t before, after;
+    lg_stats_get(&before);
     lg_collect();
-    return 1;
+    lg_stats_get(&after);
+    return after.committed_bytes < before.committed_bytes;
 }
 
+/* glibc's tunables shape glibc's arenas, none of which lgmalloc has: each
+ * is accepted and has no effect.  The return value follows glibc (1 for a
+ * value glibc takes, 0 for one it refuses), since programs and test suites
+ * treat 0 as an error; a parameter glibc does not know it accepts too. */
 DEFINE int mallopt(int param, int value)
 {
-    (void)param;
-    (void)value;
-    return 0; /* no glibc tunables apply: report the option as not set */
+    switch (param) {
+    case M_MXFAST:
+        return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
+    case M_MMAP_THRESHOLD:
+        return value >= 0 && (size_t)value <= (sizeof(long) == 8 ? (size_t)32 << 20 : (size_t)512 << 10);
+    default:
+        return 1;
+    }
 }
 
 DEFINE void malloc_stats(void) { lg_stats_print(stderr); }

@@ -228,6 +228,43 @@ Test(api, posix_memalign_too_big_gives_enomem_and_leaves_memptr)
     cr_assert_eq(p, sentinel, "posix_memalign changed *memptr on failure");
 }
 
+Test(api, posix_memalign_too_big_sets_errno_as_glibc_does)
+{
+    void *p = NULL;
+    errno = 0;
+    cr_assert_eq(posix_memalign(&p, opaque(64), opaque(TOO_BIG)), ENOMEM);
+    cr_assert_eq(errno, ENOMEM);
+}
+
+Test(api, mallopt_accepts_glibc_parameters_and_refuses_what_glibc_refuses)
+{
+    static const int taken[][2] = {
+        { M_TRIM_THRESHOLD, 128 << 10 }, { M_TOP_PAD, 0 }, { M_MMAP_THRESHOLD, 1 << 20 },
+        { M_MMAP_MAX, 1024 }, { M_CHECK_ACTION, 3 }, { M_PERTURB, 0 },
+        { M_ARENA_TEST, 8 }, { M_ARENA_MAX, 4 }, { M_MXFAST, 64 },
+    };
+    for (size_t i = 0; i < sizeof taken / sizeof *taken; i++)
+        cr_assert_eq(mallopt(taken[i][0], taken[i][1]), 1, "mallopt(%d, %d)", taken[i][0],
+                     taken[i][1]);
+    cr_assert_eq(mallopt(M_MXFAST, 100000), 0);
+    cr_assert_eq(mallopt(M_MMAP_THRESHOLD, -1), 0);
+    void *p = malloc(100);
+    cr_assert_not_null(p, "the heap works after mallopt");
+    free(p);
+}
+
+Test(api, malloc_trim_says_whether_memory_went_back)
+{
+    enum { N = 2000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = malloc(opaque(3000));
+    for (int i = 0; i < N; i++)
+        free(p[i]);
+    cr_assert_eq(malloc_trim(0), 1, "6 MiB freed and nothing given back");
+    cr_assert_eq(malloc_trim(0), 0, "a second trim found more to give back");
+}
+
 Test(api, failed_realloc_gives_enomem_and_keeps_small_block)
 {
     char *p = malloc(opaque(200));
