@@ -54,9 +54,6 @@
 #define LG_CANARY (LG_SECURE ? sizeof(uintptr_t) : 0) /* bytes of a block kept for it */
 
 _Noreturn void lg__corrupt_link(const void *block, const void *next);
-/* A link outside its block's segment: NULL, or corruption (it aborts);
- * apart is the link xor the block's address. */
-void lg__pop_far(const void *block, uintptr_t apart);
 void lg__corrupt_canary(const void *block, size_t block_size);
 
 /* Low bits a block address never has (blocks are 16-aligned). */
@@ -103,8 +100,13 @@ lg_inline void lg__pop_check(const lg_block_t *block, const lg_block_t *next)
     (void)block, (void)next;
 #else
     uintptr_t apart = (uintptr_t)next ^ (uintptr_t)block;
-    if (lg_unlikely(apart >= LG_SEGMENT_SIZE))
-        lg__pop_far(block, apart); /* (the end of the list, NULL, comes here too) */
+    if (lg_unlikely(apart >= LG_SEGMENT_SIZE)) {
+        /* NULL ends the list; tested only here (the empty asm keeps the
+         * compiler from testing it first, on the hot path) */
+        __asm__ volatile("" : "+r"(apart));
+        if (apart != (uintptr_t)block)
+            lg__corrupt_link(block, (const void *)(apart ^ (uintptr_t)block));
+    }
 #endif
 }
 

@@ -45,12 +45,6 @@ _Noreturn void lg__corrupt_link(const void *block, const void *next)
               "(a write after free?)", block, next);
 }
 
-void lg__pop_far(const void *block, uintptr_t apart)
-{
-    if (apart != (uintptr_t)block)
-        lg__corrupt_link(block, (const void *)(apart ^ (uintptr_t)block));
-}
-
 void lg__corrupt_canary(const void *block, size_t block_size)
 {
     lg__fatal("heap overflow: the block at %p (%zu usable bytes) was written past its end",
