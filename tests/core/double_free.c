@@ -39,6 +39,45 @@ Test(double_free, queue_moving_its_uninitialised_capacity_is_not_one)
     assert_completed(run_fatal(queue_pop_moves_capacity));
 }
 
+/* A block given back the second word it held while it was free (read
+ * then, deliberately): the word free looks for, in a live block. */
+static uintptr_t *holding_own_key(size_t size)
+{
+    uintptr_t *p = malloc(opaque(size));
+    free(p);
+    uintptr_t key = p[1];
+    uintptr_t *q = malloc(opaque(size));
+    if (q != p) /* (the block just freed comes back first) */
+        _exit(4);
+    q[1] = key;
+    return q;
+}
+
+static void free_own_key(void)
+{
+    uintptr_t *q = holding_own_key(64);
+    free(q);
+    if (malloc(opaque(64)) != q) /* freed, not kept aside */
+        _exit(3);
+}
+
+static void realloc_own_key(void)
+{
+    uintptr_t *q = holding_own_key(64);
+    q = realloc(q, opaque(2000));
+    free(q);
+}
+
+Test(double_free, a_live_block_holding_its_own_key_is_freed)
+{
+    assert_completed(run_fatal(free_own_key));
+}
+
+Test(double_free, a_live_block_holding_its_own_key_is_reallocated)
+{
+    assert_completed(run_fatal(realloc_own_key));
+}
+
 /* ---- a property: copies of freed memory in live blocks ---------------- */
 
 enum { LIVE = 1024, OPS = 1500000, STASH = 4096, OWN = 8192, GHOSTS = 64, GHOST_BYTES = 1024 };
