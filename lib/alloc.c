@@ -53,7 +53,8 @@ void *lg_realloc(void *p, size_t size)
         lg_page_t *page = lg__page_of(lg__segment_of(p), p);
         if (lg_unlikely(!lg__block_start(page, p)))
             lg__free_invalid(page, p);
-        if (lg_unlikely(((lg_block_t *)p)->key == lg__free_mark(page)))
+        if (lg_unlikely(((lg_block_t *)p)->key == lg__free_key(page, p)) &&
+            lg__block_free(page, p) == LG_BLOCK_FREE)
             lg__fatal("realloc(): %p is free already (use after free)", p);
         size_t usable = page->block_size - LG_CANARY;
         /* in place unless it no longer fits or would waste over half */

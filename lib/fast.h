@@ -33,9 +33,17 @@ void  lg__free_outside(void *p);
 /* A pointer that is not a block start of the page the window's table
  * gives: outside our pages after all, or misuse (which aborts). */
 void  lg__free_not_block(const lg_page_t *page, void *p);
-/* Never returns (it aborts); not declared _Noreturn so that the fast path
- * reaches it with a jump and needs no stack frame. */
-void  lg__free_double(const void *p);
+/* A block whose key is in place: a double free, or (by a chance a correct
+ * program cannot arrange) a live block holding that word.  Confirms which
+ * before aborting, and frees a live one (doublefree.c).  Reached with a
+ * jump: the fast path needs no stack frame. */
+void  lg__free_suspect(void *p, lg_page_t *page);
+/* Whether a block start of the page is free, as far as the calling thread
+ * can know (doublefree.c). */
+typedef enum { LG_BLOCK_LIVE, LG_BLOCK_FREE, LG_BLOCK_UNKNOWN } lg_block_state_t;
+lg_block_state_t lg__block_free(const lg_page_t *page, const void *p);
+/* Never returns (it aborts). */
+_Noreturn void lg__free_double(const void *p);
 
 /* ---- thread identity ---------------------------------------------------- */
 
@@ -107,7 +115,9 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t size)
 {
     lg_track_open(block, sizeof *block);
-    page->free = lg__link_get(page, block);
+    lg_block_t *next = lg__link_get(page, block);
+    page->free = next;
+    lg__pop_check(block, next);
     lg__block_out(page, block, size);
     return block;
 }
@@ -155,10 +165,22 @@ lg_inline bool lg__block_start(const lg_page_t *page, const void *p)
     return (uintptr_t)p * page->div_mul - page->div_base < page->div_limit;
 }
 
-/* The mark of a free block of this page (see lg_block_t). */
-lg_inline uintptr_t lg__free_mark(const lg_page_t *page)
+/* The key of a free block of this page (see lg_block_t). */
+lg_inline uintptr_t lg__free_key(const lg_page_t *page, const lg_block_t *block)
 {
-    return (uintptr_t)page;
+    return (uintptr_t)block ^ page->list_key;
+}
+
+/* A block start of the page that is not free: onto a free list. */
+lg_inline void lg__free_push(lg_page_t *page, lg_block_t *block, uintptr_t key)
+{
+    lg__block_in(page, block);
+    block->key = key;
+    if (lg_likely(page->owner == lg__thread_id())) {
+        lg__free_local(page, block);
+        return;
+    }
+    lg__free_remote(lg__segment_of(block), page, block);
 }
 
 lg_inline void lg__free_to_page(lg_page_t *page, void *p)
@@ -169,17 +191,12 @@ lg_inline void lg__free_to_page(lg_page_t *page, void *p)
         return;
     }
     lg_track_open(block, sizeof *block);
-    if (lg_unlikely(block->key == lg__free_mark(page))) {
-        lg__free_double(p);
+    uintptr_t key = lg__free_key(page, block);
+    if (lg_unlikely(block->key == key)) {
+        lg__free_suspect(p, page);
         return;
     }
-    lg__block_in(page, block);
-    block->key = lg__free_mark(page);
-    if (lg_likely(page->owner == lg__thread_id())) {
-        lg__free_local(page, block);
-        return;
-    }
-    lg__free_remote(lg__segment_of(p), page, block);
+    lg__free_push(page, block, key);
 }
 
 lg_inline void lg__free_fast(void *p)

@@ -5,7 +5,8 @@
  *     - free-list links stored encoded with a per-page random key and the
  *       block's address, and checked to point into their page when decoded:
  *       a use-after-free write cannot steer malloc to an address of its
- *       choosing;
+ *       choosing (the release build checks only that a link malloc
+ *       takes stays in its segment: one compare, lg__pop_check);
  *     - a canary in the last 8 bytes of every block, written by malloc and
  *       checked by free: an overflow past the usable size is reported;
  *     - fresh blocks handed out in random order, guard pages around each
@@ -15,7 +16,13 @@
  *     blocks: leaks, use after free and uninitialised reads are reported
  *     in the program that uses lgmalloc.
  *
- * The double-free and block-start checks are always on (fast.h). */
+ * The double-free and block-start checks are always on (fast.h).
+ *
+ * Links and canaries are encoded with a tweak (LG_LINK_TWEAK,
+ * LG_CANARY_TWEAK) so that neither ever equals a free block's key
+ * (block ^ list_key, fast.h): a popped block keeps its link word, a 16-byte
+ * block has its canary in the key's place, and a program may copy either
+ * into a key's place. */
 #ifndef LG_HARDEN_H
 #define LG_HARDEN_H
 
@@ -46,13 +53,17 @@
 
 #define LG_CANARY (LG_SECURE ? sizeof(uintptr_t) : 0) /* bytes of a block kept for it */
 
-void lg__corrupt_link(const void *block, const void *next);
+_Noreturn void lg__corrupt_link(const void *block, const void *next);
 void lg__corrupt_canary(const void *block, size_t block_size);
+
+/* Low bits a block address never has (blocks are 16-aligned). */
+#define LG_LINK_TWEAK   ((uintptr_t)8)
+#define LG_CANARY_TWEAK ((uintptr_t)4)
 
 lg_inline uintptr_t lg__link_mask(const lg_page_t *page, const lg_block_t *block)
 {
 #if LG_SECURE
-    return page->list_key ^ (uintptr_t)block;
+    return page->list_key ^ (uintptr_t)block ^ LG_LINK_TWEAK;
 #else
     (void)page, (void)block;
     return 0;
@@ -77,10 +88,37 @@ lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *bloc
     return next;
 }
 
+/* Release builds: the link malloc takes from a block it pops must stay in
+ * the block's segment (or end the list), so a write after free that puts
+ * another address there is caught before malloc hands that address out.
+ * One compare, made on the link once it is stored to the page's list, so
+ * that its register is free.  The secure build checks each link as it is
+ * decoded, more closely (lg__link_get). */
+lg_inline void lg__pop_check(const lg_block_t *block, const lg_block_t *next)
+{
+#if LG_SECURE
+    (void)block, (void)next;
+#else
+    uintptr_t apart = (uintptr_t)next ^ (uintptr_t)block;
+    if (lg_unlikely(apart >= LG_SEGMENT_SIZE)) {
+        /* NULL ends the list; tested only here (the empty asm keeps the
+         * compiler from testing it first, on the hot path) */
+        __asm__ volatile("" : "+r"(apart));
+        if (apart != (uintptr_t)block)
+            lg__corrupt_link(block, (const void *)(apart ^ (uintptr_t)block));
+    }
+#endif
+}
+
 /* Where a secure build keeps a block's canary: its last word. */
 lg_inline uintptr_t *lg__canary(const lg_page_t *page, lg_block_t *block)
 {
     return (uintptr_t *)((uint8_t *)block + page->block_size - LG_CANARY);
+}
+
+lg_inline uintptr_t lg__canary_value(const lg_page_t *page, const lg_block_t *block)
+{
+    return page->list_key ^ (uintptr_t)block ^ LG_CANARY_TWEAK;
 }
 
 /* A block leaves a free list for the program: not free any more, its
@@ -92,7 +130,7 @@ lg_inline void lg__block_out(const lg_page_t *page, lg_block_t *block, size_t si
     block->next = NULL; /* or memcheck would count the next free block as reachable from it */
 #endif
 #if LG_SECURE
-    *lg__canary(page, block) = page->list_key ^ (uintptr_t)block;
+    *lg__canary(page, block) = lg__canary_value(page, block);
 #else
     (void)page;
 #endif
@@ -107,7 +145,7 @@ lg_inline void lg__block_in(const lg_page_t *page, lg_block_t *block)
 #if LG_SECURE
     uintptr_t *canary = lg__canary(page, block);
     lg_track_open(canary, sizeof *canary);
-    if (*canary != (page->list_key ^ (uintptr_t)block))
+    if (*canary != lg__canary_value(page, block))
         lg__corrupt_canary(block, page->block_size);
 #else
     (void)page;

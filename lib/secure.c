@@ -1,5 +1,5 @@
 /* The secure build's slow parts (harden.h): random keys, fresh blocks in
- * random order, and the reports of corruption it finds. */
+ * random order; and the reports of the corruption the checks find. */
 #include "internal.h"
 
 /* A per-thread xorshift generator, seeded from the process's seed and the
@@ -39,7 +39,7 @@ void lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n)
 }
 #endif
 
-void lg__corrupt_link(const void *block, const void *next)
+_Noreturn void lg__corrupt_link(const void *block, const void *next)
 {
     lg__fatal("heap corruption: the free block at %p links to %p, outside its page "
               "(a write after free?)", block, next);

@@ -85,11 +85,15 @@
  *                 the page back in its class queue. */
 #define LG_HEARTBEAT     1024
 
-/* A free block.  `key` holds the address of the block's page descriptor
- * while the block is free and 0 once malloc hands it out (every block is
- * at least 16 bytes), so a free that finds it there finds a double free
- * (glibc's tcache does the same with its own address).  No program holds
- * that address: it lies in a segment header, never handed out. */
+/* A free block.  `key` holds the block's address xor its page's list_key
+ * (random, drawn anew each time a page is set up) while the block is free,
+ * and 0 once malloc hands it out (every block is at least 16 bytes), so a
+ * free that finds it there suspects a double free.  A correct program
+ * cannot hold that word at that place: the key is written only into free
+ * blocks, is cleared before the block is handed out, and matches only its
+ * own address in its own page's life, so stale keys left in memory by
+ * earlier pages, or copied anywhere, do not match.  The suspicion is still
+ * confirmed before free aborts (doublefree.c). */
 typedef struct lg_block_s {
     struct lg_block_s *next;
     uintptr_t key;
@@ -136,6 +140,7 @@ typedef struct lg_page_s {
     uint8_t     state;           /* lg_page_state_t */
     uint8_t     slices;          /* span length */
     uint8_t     first_slice;
+    uintptr_t   list_key;        /* random: free-block keys (lg_block_t); secure links and canaries */
     _Alignas(64) lg_block_t *free; /* local free list, owner only */
     int32_t     trigger;         /* see LG_HEARTBEAT */
     _Alignas(64) _Atomic(uintptr_t) xfree;  /* blocks freed by other threads | flags */
@@ -143,7 +148,6 @@ typedef struct lg_page_s {
     struct lg_page_s *next, *prev;          /* class queue */
     uint8_t    *bump;            /* fresh blocks not yet on a free list */
     uint8_t    *end;             /* end of the last whole block */
-    uintptr_t   list_key;        /* random; secure builds encode links and canaries with it */
 } lg_page_t;
 
 struct lg_segment_s {

@@ -1,7 +1,8 @@
 /* Misuse that every build catches on free (lib/fast.h): double frees, from
  * the owning thread and from another, and pointers that are not the start
- * of a block: each ends the program with a message naming the fault and
- * the address.  Each case runs in a forked child (fatal.h). */
+ * of a block; and on malloc, a free list led out of its page by a write
+ * after free (lib/harden.h): each ends the program with a message naming
+ * the fault and the address.  Each case runs in a forked child (fatal.h). */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -74,6 +75,19 @@ static void realloc_interior(void)
     sink = realloc(p + 16, opaque(600));
 }
 
+/* A write after free puts an address outside lgmalloc's memory in the
+ * freed block's link: the malloc that would hand that address out stops. */
+static long not_heap[64];
+
+static void write_after_free_link(void)
+{
+    void **p = malloc(opaque(48));
+    free(p);
+    *p = &not_heap[8];
+    sink = malloc(opaque(48)); /* p again */
+    sink = malloc(opaque(48)); /* the address written */
+}
+
 static void huge_interior(void)
 {
     char *p = malloc(opaque(8 << 20));
@@ -121,6 +135,11 @@ Test(misuse, realloc_of_a_freed_block)
 Test(misuse, realloc_inside_a_block)
 {
     assert_stopped(run_fatal(realloc_interior), "16 bytes into a block");
+}
+
+Test(misuse, write_after_free_cannot_steer_malloc)
+{
+    assert_stopped(run_fatal(write_after_free_link), "write after free");
 }
 
 Test(misuse, free_inside_a_huge_block)
