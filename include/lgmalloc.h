@@ -17,8 +17,10 @@ extern "C" {
 #define LGMALLOC_VERSION_MAJOR 0
 #define LGMALLOC_VERSION_MINOR 1
 
+/* (nothrow: C++ callers, new and delete among them, need no unwinding
+ * around these calls, so a call can be a tail call) */
 #if defined(__GNUC__)
-#define LG_API __attribute__((visibility("default")))
+#define LG_API __attribute__((visibility("default"), nothrow))
 #else
 #define LG_API
 #endif
