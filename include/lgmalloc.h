@@ -17,8 +17,10 @@ extern "C" {
 #define LGMALLOC_VERSION_MAJOR 0
 #define LGMALLOC_VERSION_MINOR 1
 
+/* (nothrow: C++ callers, new and delete among them, need no unwinding
+ * around these calls, so a call can be a tail call) */
 #if defined(__GNUC__)
-#define LG_API __attribute__((visibility("default")))
+#define LG_API __attribute__((visibility("default"), nothrow))
 #else
 #define LG_API
 #endif
@@ -76,7 +78,15 @@ typedef struct lg_stats_s {
 } lg_stats_t;
 
 LG_API void lg_stats_get(lg_stats_t *out);
+/* The report LGMALLOC_STATS prints at exit: these counts, the classes'
+ * and the prediction's. */
 LG_API void lg_stats_print(FILE *out);
+/* The same report, written to a file descriptor with write(2) alone: no
+ * stdio, no allocation, so a service can answer an admin command with it
+ * (a socket, a pipe) while it runs.  It takes lgmalloc's lock for the
+ * prediction's counts, so not from a signal handler: LGMALLOC_STATS_SIGNAL
+ * gives a report on a signal.  Returns 0, or -1 with errno from write. */
+LG_API int lg_stats_print_fd(int fd);
 
 /* Per size class.  Pages held are counted always; requests, live and
  * peak bytes only while statistics are on: LGMALLOC_STATS=1 in the

@@ -110,6 +110,14 @@ lg_inline lg_page_t *lg__page_of(const lg_segment_t *seg, const void *p)
 
 /* ---- the fast paths ------------------------------------------------------ */
 
+/* Where a malloc that the fast path cannot serve goes, by a tail call: the
+ * core's slow path, or for the shim's entry points a function that first
+ * asks whether lgmalloc serves at all (wrap/handover.h).  The fast path
+ * itself is the same either way. */
+#ifndef LG_MALLOC_MISS
+#define LG_MALLOC_MISS lg__malloc_generic
+#endif
+
 /* Pops the first block of a page's free list for the program.  (Not
  * counted: the page is the current one, see LG_HEARTBEAT.) */
 lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t size)
@@ -130,7 +138,7 @@ lg_inline void *lg__malloc_fast(size_t size)
         if (lg_likely(block != NULL))
             return lg__page_pop(page, block, size);
     }
-    return lg__malloc_generic(size);
+    return LG_MALLOC_MISS(size);
 }
 
 lg_inline void lg__free_local(lg_page_t *page, lg_block_t *block)
@@ -155,7 +163,7 @@ lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
         if (lg_likely(block != NULL))
             return lg__page_pop(page, block, size);
     }
-    return lg__malloc_generic(size);
+    return LG_MALLOC_MISS(size);
 }
 
 /* Misuse caught on every free: a pointer that is not a block start of its

@@ -3,7 +3,13 @@
 #include "internal.h"
 #include "route.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 lg_counters_t lg__counters;
 
@@ -93,28 +99,37 @@ size_t lg__stats_exact_requests(void)
     return n;
 }
 
+/* The class's counts; false when it served nothing and never held a page. */
+static bool class_stats_at(size_t cls, lg_class_stats_t *out)
+{
+    const class_counters_t *c = &per_class[cls];
+    size_t requests = CLOAD(c, requests), requested = CLOAD(c, requested);
+    if (requests == 0 && CLOAD(c, held_peak) == 0)
+        return false;
+    size_t block = lg__class_size[cls];
+    *out = (lg_class_stats_t){
+        .block_size = block,
+        .requests = requests,
+        .requested_bytes = requested,
+        .wasted_bytes = requests * block - requested,
+        .live_bytes = CLOAD(c, live),
+        .peak_bytes = CLOAD(c, peak),
+        .held_bytes = CLOAD(c, held),
+        .held_peak_bytes = CLOAD(c, held_peak),
+        .exact = cls >= lg__class_std_count,
+    };
+    return true;
+}
+
 size_t lg_class_stats_get(lg_class_stats_t *out, size_t max)
 {
     size_t n = 0;
+    lg_class_stats_t one;
     for (size_t cls = 0; cls < lg__class_count; cls++) {
-        const class_counters_t *c = &per_class[cls];
-        size_t requests = CLOAD(c, requests), requested = CLOAD(c, requested);
-        if (requests == 0 && CLOAD(c, held_peak) == 0)
+        if (!class_stats_at(cls, &one))
             continue;
-        if (n < max) {
-            size_t block = lg__class_size[cls];
-            out[n] = (lg_class_stats_t){
-                .block_size = block,
-                .requests = requests,
-                .requested_bytes = requested,
-                .wasted_bytes = requests * block - requested,
-                .live_bytes = CLOAD(c, live),
-                .peak_bytes = CLOAD(c, peak),
-                .held_bytes = CLOAD(c, held),
-                .held_peak_bytes = CLOAD(c, held_peak),
-                .exact = cls >= lg__class_std_count,
-            };
-        }
+        if (n < max)
+            out[n] = one;
         n++;
     }
     return n;
@@ -125,65 +140,250 @@ int lg_stats_enabled(void)
     return lg__stats_on;
 }
 
-static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+/* ---- the report ------------------------------------------------------------
+ *
+ * Formatted here with no stdio, no lock and no allocation, into a small
+ * buffer on the stack, so that the same code serves lg_stats_print (a
+ * FILE), lg_stats_print_fd and the report from a signal handler
+ * (LGMALLOC_STATS_SIGNAL): only the prediction's counts take a lock, and a
+ * signal's report leaves them out. */
 
-static void print_classes(FILE *out)
+typedef struct out_s {
+    int fd;       /* or -1: to `file` */
+    FILE *file;
+    bool failed;
+    size_t len;
+    char buf[512];
+} out_t;
+
+static void out_flush(out_t *o)
 {
-    lg_class_stats_t cs[LG_CLASSES];
-    size_t n = lg_class_stats_get(cs, LG_CLASSES);
-    if (n == 0)
-        return;
-    fprintf(out, "lgmalloc: %10s %12s %12s %12s %12s %12s\n", "class", "requests",
-            "live KiB", "peak KiB", "pages KiB", "wasted KiB");
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "lgmalloc: %9zu%s %12zu %12.1f %12.1f %12.1f %12.1f\n", cs[i].block_size,
-                cs[i].exact ? "*" : " ", cs[i].requests, cs[i].live_bytes / 1024.0,
-                cs[i].peak_bytes / 1024.0, cs[i].held_peak_bytes / 1024.0,
-                cs[i].wasted_bytes / 1024.0);
-    fputs("lgmalloc: (* exact-fit class made for a predicted size; pages: the most the class held;"
-          " wasted: rounding, over all requests)\n", out);
+    for (size_t done = 0; done < o->len && !o->failed;) {
+        ssize_t n = o->fd >= 0 ? write(o->fd, o->buf + done, o->len - done)
+                               : (ssize_t)fwrite(o->buf + done, 1, o->len - done, o->file);
+        if (n > 0)
+            done += (size_t)n;
+        else if (!(n < 0 && errno == EINTR))
+            o->failed = true;
+    }
+    o->len = 0;
 }
 
-static void print_prediction(FILE *out)
+static void out_chars(out_t *o, const char *s, size_t n)
+{
+    while (n--) {
+        if (o->len == sizeof o->buf)
+            out_flush(o);
+        o->buf[o->len++] = *s++;
+    }
+}
+
+static void out_str(out_t *o, const char *s) { out_chars(o, s, strlen(s)); }
+
+/* s right-aligned in `width` columns, as printf's %*s */
+static void out_right(out_t *o, const char *s, size_t width)
+{
+    for (size_t n = strlen(s); n < width; n++)
+        out_chars(o, " ", 1);
+    out_str(o, s);
+}
+
+/* %*zu; with `tenths`, v / 10 with one decimal, as %*.1f */
+static void out_num(out_t *o, size_t v, size_t width, bool tenths)
+{
+    char digits[32];
+    char *p = digits + sizeof digits;
+    *--p = 0;
+    if (tenths) {
+        *--p = (char)('0' + v % 10);
+        *--p = '.';
+        v /= 10;
+    }
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    out_right(o, p, width);
+}
+
+static size_t kib_tenths(size_t bytes) { return (bytes * 10 + 512) / 1024; }
+static size_t mib_tenths(size_t bytes) { return (bytes * 10 + (1u << 19)) >> 20; }
+
+static void out_mib(out_t *o, size_t bytes) { out_num(o, mib_tenths(bytes), 0, true); }
+
+static void print_totals(out_t *o)
+{
+    lg_stats_t s;
+    lg_stats_get(&s);
+    out_str(o, "lgmalloc: segments "), out_num(o, s.segments, 0, false);
+    out_str(o, " (peak "), out_num(o, s.segments_peak, 0, false);
+    out_str(o, "), pages in use "), out_num(o, s.pages_in_use, 0, false);
+    out_str(o, ", huge blocks "), out_num(o, s.huge_blocks, 0, false);
+    out_str(o, " ("), out_mib(o, s.huge_bytes);
+    out_str(o, " MiB)\nlgmalloc: reserved "), out_mib(o, s.reserved_bytes);
+    out_str(o, " MiB, committed "), out_mib(o, s.committed_bytes);
+    out_str(o, " MiB (peak "), out_mib(o, s.committed_peak);
+    out_str(o, " MiB), returned to the OS "), out_mib(o, s.purged_bytes);
+    out_str(o, " MiB\nlgmalloc: threads live "), out_num(o, s.threads_live, 0, false);
+    out_str(o, ", seen "), out_num(o, s.threads_seen, 0, false);
+    out_str(o, "; abandoned segments "), out_num(o, s.segments_abandoned, 0, false);
+    out_str(o, "\n");
+}
+
+static void print_classes(out_t *o)
+{
+    bool any = false;
+    lg_class_stats_t c;
+    for (size_t cls = 0; cls < lg__class_count; cls++) {
+        if (!class_stats_at(cls, &c))
+            continue;
+        if (!any) {
+            out_str(o, "lgmalloc: "), out_right(o, "class", 10);
+            static const char *const heads[] = {"requests", "live KiB", "peak KiB", "pages KiB", "wasted KiB"};
+            for (size_t i = 0; i < sizeof heads / sizeof *heads; i++)
+                out_str(o, " "), out_right(o, heads[i], 12);
+            out_str(o, "\n");
+            any = true;
+        }
+        out_str(o, "lgmalloc: "), out_num(o, c.block_size, 9, false);
+        out_str(o, c.exact ? "* " : "  "), out_num(o, c.requests, 12, false);
+        out_str(o, " "), out_num(o, kib_tenths(c.live_bytes), 12, true);
+        out_str(o, " "), out_num(o, kib_tenths(c.peak_bytes), 12, true);
+        out_str(o, " "), out_num(o, kib_tenths(c.held_peak_bytes), 12, true);
+        out_str(o, " "), out_num(o, kib_tenths(c.wasted_bytes), 12, true);
+        out_str(o, "\n");
+    }
+    if (any)
+        out_str(o, "lgmalloc: (* exact-fit class made for a predicted size; pages: the most the class held;"
+                   " wasted: rounding, over all requests)\n");
+}
+
+static void print_prediction(out_t *o)
 {
     lg_predict_stats_t p;
     lg_predict_stats_get(&p);
     if (p.sites == 0)
         return;
-    fprintf(out, "lgmalloc: prediction: %zu call sites, %zu with a size; %zu exact-fit classes, "
-            "%zu sites on the short path\n",
-            p.sites, p.sites_sized, p.exact_classes, p.patched_sites);
-    if (lg__stats_on)
-        fprintf(out, "lgmalloc: prediction: %zu allocations from exact-fit classes; %zu of the "
-                "size their call site predicts, %zu of another size (a wrong prediction)\n",
-                p.exact_requests, p.hits, p.misses);
+    out_str(o, "lgmalloc: prediction: "), out_num(o, p.sites, 0, false);
+    out_str(o, " call sites, "), out_num(o, p.sites_sized, 0, false);
+    out_str(o, " with a size; "), out_num(o, p.exact_classes, 0, false);
+    out_str(o, " exact-fit classes, "), out_num(o, p.patched_sites, 0, false);
+    out_str(o, " sites on the short path\n");
+    if (!lg__stats_on)
+        return;
+    out_str(o, "lgmalloc: prediction: "), out_num(o, p.exact_requests, 0, false);
+    out_str(o, " allocations from exact-fit classes; "), out_num(o, p.hits, 0, false);
+    out_str(o, " of the size their call site predicts, "), out_num(o, p.misses, 0, false);
+    out_str(o, " of another size (a wrong prediction)\n");
 }
 
-static void print_at_exit(void)
+static bool print_report(out_t *o, bool from_signal)
 {
-    lg_stats_print(stderr);
-}
-
-/* LGMALLOC_STATS=1: count per class, and print everything at exit. */
-void lg__stats_init(void)
-{
-    const char *env = getenv("LGMALLOC_STATS");
-    lg__stats_on = env && *env && *env != '0';
-    if (lg__stats_on)
-        atexit(print_at_exit);
+    print_totals(o);
+    print_classes(o);
+    if (from_signal)
+        out_str(o, "lgmalloc: (a report from a signal: without the prediction's counts, which need a lock)\n");
+    else
+        print_prediction(o);
+    out_flush(o);
+    return !o->failed;
 }
 
 void lg_stats_print(FILE *out)
 {
-    lg_stats_t s;
-    lg_stats_get(&s);
-    fprintf(out,
-            "lgmalloc: segments %zu (peak %zu), pages in use %zu, huge blocks %zu (%.1f MiB)\n"
-            "lgmalloc: reserved %.1f MiB, committed %.1f MiB (peak %.1f MiB), returned to the OS %.1f MiB\n"
-            "lgmalloc: threads live %zu, seen %zu; abandoned segments %zu\n",
-            s.segments, s.segments_peak, s.pages_in_use, s.huge_blocks, mib(s.huge_bytes),
-            mib(s.reserved_bytes), mib(s.committed_bytes), mib(s.committed_peak), mib(s.purged_bytes),
-            s.threads_live, s.threads_seen, s.segments_abandoned);
-    print_classes(out);
-    print_prediction(out);
+    out_t o = {.fd = -1, .file = out};
+    print_report(&o, false);
+}
+
+int lg_stats_print_fd(int fd)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    out_t o = {.fd = fd};
+    return print_report(&o, false) ? 0 : -1;
+}
+
+/* ---- where the report goes: LGMALLOC_STATS, LGMALLOC_STATS_SIGNAL ---------
+ *
+ * LGMALLOC_STATS=1: to stderr as it was at start-up: a copy of the
+ * descriptor, close-on-exec and numbered high, so a program that closes
+ * stderr before exit (gnulib's close_stdout: xz, m4) still gets it.
+ * LGMALLOC_STATS=/path (any value with a '/'): appended to that file,
+ * opened when the report is written, with the process id first, so the
+ * processes of a build can share one file. */
+
+#define LG_STATS_FD_MIN 100 /* above the descriptors a program numbers itself */
+
+static int report_fd = STDERR_FILENO;
+static char report_path[PATH_MAX];
+
+static void report(bool from_signal)
+{
+    int fd = report_fd;
+    if (report_path[0]) {
+        fd = open(report_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return;
+    }
+    out_t o = {.fd = fd};
+    if (report_path[0]) {
+        out_str(&o, "lgmalloc: process "), out_num(&o, (size_t)getpid(), 0, false);
+        out_str(&o, "\n");
+    }
+    print_report(&o, from_signal);
+    if (report_path[0])
+        close(fd);
+}
+
+static void report_at_exit(void) { report(false); }
+
+/* Only async-signal-safe calls: open, write, close, and atomic loads. */
+static void report_on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    report(true);
+    errno = saved;
+}
+
+/* USR1, SIGUSR1, USR2, SIGUSR2 or a number; 0 for anything else. */
+static int signal_named(const char *name)
+{
+    if (strncmp(name, "SIG", 3) == 0)
+        name += 3;
+    if (strcmp(name, "USR1") == 0)
+        return SIGUSR1;
+    if (strcmp(name, "USR2") == 0)
+        return SIGUSR2;
+    char *end;
+    long n = strtol(name, &end, 10);
+    return *name && !*end && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP ? (int)n : 0;
+}
+
+/* LGMALLOC_STATS=1 or a path: count per class, and report at exit.
+ * LGMALLOC_STATS_SIGNAL=USR2 (say): report on that signal, the program
+ * running on, to the same place. */
+void lg__stats_init(void)
+{
+    const char *env = getenv("LGMALLOC_STATS");
+    const char *sig_env = getenv("LGMALLOC_STATS_SIGNAL");
+    int sig = sig_env ? signal_named(sig_env) : 0;
+    lg__stats_on = env && *env && strcmp(env, "0") != 0;
+    if (lg__stats_on && strchr(env, '/') && strlen(env) < sizeof report_path)
+        strcpy(report_path, env);
+    if ((lg__stats_on || sig) && !report_path[0]) {
+        int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, LG_STATS_FD_MIN);
+        if (fd < 0)
+            fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3); /* a low RLIMIT_NOFILE */
+        if (fd >= 0)
+            report_fd = fd;
+    }
+    if (lg__stats_on)
+        atexit(report_at_exit);
+    if (sig) {
+        struct sigaction sa = {.sa_handler = report_on_signal, .sa_flags = SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigaction(sig, &sa, NULL);
+    }
 }

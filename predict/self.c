@@ -210,6 +210,11 @@ static bool start_background(job_t *job)
     return started;
 }
 
+/* The shim's (wrap/handover.h): nonzero when the C library's allocator
+ * serves every call (under valgrind), which leaves a prediction no use.
+ * Weak: the analysis' own tests link no shim. */
+extern int lg__handover_decide(void) __attribute__((weak));
+
 __attribute__((constructor)) static void lgp__self_start(void)
 {
     const char *v = getenv("LGMALLOC_VERBOSE");
@@ -218,6 +223,10 @@ __attribute__((constructor)) static void lgp__self_start(void)
     lgp__release_libraries();   /* what loading them made resident */
     if (env_is("LGMALLOC_PREDICT", "0")) {
         report_none("turned off (LGMALLOC_PREDICT=0)");
+        return;
+    }
+    if (lg__handover_decide && lg__handover_decide()) {
+        report_none("the C library's allocator serves every call (under valgrind)");
         return;
     }
     job_t *job = lgp__calloc(1, sizeof *job);

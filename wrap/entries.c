@@ -10,6 +10,8 @@
  * So a wrong prediction costs time, never a misplaced block, and the
  * generic path still sees the program's return address.  Compiled, an
  * entry is a dozen instructions with no frame (objdump -d wrap/entries.c.o). */
+#include "handover.h"
+#define LG_MALLOC_MISS lg__shim_malloc_miss /* asks first whether lgmalloc serves */
 #include "../lib/fast.h"
 #include "../lib/route.h"
 

@@ -9,7 +9,10 @@
  * In the default mode the program defines malloc itself (below), so
  * __real_free would be lgmalloc again: there, glibc's exported __libc_*
  * functions take them, referenced weakly so that a fully static link,
- * where libc has no other allocator, does not pull glibc's malloc in. */
+ * where libc has no other allocator, does not pull glibc's malloc in.
+ *
+ * Under valgrind every call goes to the C library's allocator instead
+ * (handover.h), so that valgrind sees one allocator. */
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -18,21 +21,55 @@
 #include <string.h>
 
 #include "lgmalloc.h"
+#include "handover.h"
+#define LG_MALLOC_MISS lg__shim_malloc_miss /* asks first whether lgmalloc serves */
 #include "../lib/fast.h"
 #include "../lib/shim.h"
 
 #define WRAP __attribute__((visibility("default")))
 
+/* ---- the routes, for the wrapped and the defined entry points -------------
+ *
+ * malloc and free are the fast paths, with no question asked (see
+ * handover.h).  The others first ask whether the C library serves every
+ * call (under valgrind): a load and a branch.  free, realloc and
+ * malloc_usable_size route the C library's blocks by address, through
+ * lg__foreign_*, so only what allocates needs to ask. */
+
+#define HANDOVER_OR(real_call, lg_call) (lg_unlikely(lg__handover()) ? (real_call) : (lg_call))
+
+static inline void *route_realloc(void *p, size_t size)
+{
+    /* (lgmalloc's own blocks, from the lg_ functions, stay lgmalloc's) */
+    return HANDOVER_OR(lg_owns(p) ? lg_realloc(p, size) : lg__real.realloc(p, size),
+                       lg_realloc(p, size));
+}
+
+static inline void *route_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (lg_unlikely(lg__handover()) && !__builtin_mul_overflow(count, size, &total))
+        return route_realloc(p, total);
+    return lg_reallocarray(p, count, size);
+}
+
+#define ROUTE_CALLOC(n, s)            HANDOVER_OR(lg__real.calloc(n, s), lg_calloc(n, s))
+#define ROUTE_ALIGNED_ALLOC(a, s)     HANDOVER_OR(lg__real.aligned_alloc(a, s), lg_aligned_alloc(a, s))
+#define ROUTE_POSIX_MEMALIGN(m, a, s) HANDOVER_OR(lg__real.posix_memalign(m, a, s), lg_posix_memalign(m, a, s))
+#define ROUTE_MEMALIGN(a, s)          HANDOVER_OR(lg__real.memalign(a, s), lg_memalign(a, s))
+#define ROUTE_VALLOC(s)               HANDOVER_OR(lg__real.valloc(s), lg_valloc(s))
+#define ROUTE_PVALLOC(s)              HANDOVER_OR(lg__real.pvalloc(s), lg_pvalloc(s))
+
 WRAP void *__wrap_malloc(size_t size) { return lg__malloc_fast(size); }
 WRAP void __wrap_free(void *p) { lg__free_fast(p); }
-WRAP void *__wrap_calloc(size_t count, size_t size) { return lg_calloc(count, size); }
-WRAP void *__wrap_realloc(void *p, size_t size) { return lg_realloc(p, size); }
-WRAP void *__wrap_reallocarray(void *p, size_t count, size_t size) { return lg_reallocarray(p, count, size); }
-WRAP void *__wrap_aligned_alloc(size_t align, size_t size) { return lg_aligned_alloc(align, size); }
-WRAP int __wrap_posix_memalign(void **memptr, size_t align, size_t size) { return lg_posix_memalign(memptr, align, size); }
-WRAP void *__wrap_memalign(size_t align, size_t size) { return lg_memalign(align, size); }
-WRAP void *__wrap_valloc(size_t size) { return lg_valloc(size); }
-WRAP void *__wrap_pvalloc(size_t size) { return lg_pvalloc(size); }
+WRAP void *__wrap_calloc(size_t count, size_t size) { return ROUTE_CALLOC(count, size); }
+WRAP void *__wrap_realloc(void *p, size_t size) { return route_realloc(p, size); }
+WRAP void *__wrap_reallocarray(void *p, size_t count, size_t size) { return route_reallocarray(p, count, size); }
+WRAP void *__wrap_aligned_alloc(size_t align, size_t size) { return ROUTE_ALIGNED_ALLOC(align, size); }
+WRAP int __wrap_posix_memalign(void **memptr, size_t align, size_t size) { return ROUTE_POSIX_MEMALIGN(memptr, align, size); }
+WRAP void *__wrap_memalign(size_t align, size_t size) { return ROUTE_MEMALIGN(align, size); }
+WRAP void *__wrap_valloc(size_t size) { return ROUTE_VALLOC(size); }
+WRAP void *__wrap_pvalloc(size_t size) { return ROUTE_PVALLOC(size); }
 WRAP size_t __wrap_malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
 
 /* The analysis (liblgmalloc_predict.a) prints its report at start-up with
@@ -76,14 +113,14 @@ size_t (*const lg__foreign_usable_size)(void *) = __real_malloc_usable_size;
 
 DEFINE void *malloc(size_t size) { return lg__malloc_fast(size); }
 DEFINE void free(void *p) { lg__free_fast(p); }
-DEFINE void *calloc(size_t count, size_t size) { return lg_calloc(count, size); }
-DEFINE void *realloc(void *p, size_t size) { return lg_realloc(p, size); }
-DEFINE void *reallocarray(void *p, size_t count, size_t size) { return lg_reallocarray(p, count, size); }
-DEFINE void *aligned_alloc(size_t align, size_t size) { return lg_aligned_alloc(align, size); }
-DEFINE int posix_memalign(void **memptr, size_t align, size_t size) { return lg_posix_memalign(memptr, align, size); }
-DEFINE void *memalign(size_t align, size_t size) { return lg_memalign(align, size); }
-DEFINE void *valloc(size_t size) { return lg_valloc(size); }
-DEFINE void *pvalloc(size_t size) { return lg_pvalloc(size); }
+DEFINE void *calloc(size_t count, size_t size) { return ROUTE_CALLOC(count, size); }
+DEFINE void *realloc(void *p, size_t size) { return route_realloc(p, size); }
+DEFINE void *reallocarray(void *p, size_t count, size_t size) { return route_reallocarray(p, count, size); }
+DEFINE void *aligned_alloc(size_t align, size_t size) { return ROUTE_ALIGNED_ALLOC(align, size); }
+DEFINE int posix_memalign(void **memptr, size_t align, size_t size) { return ROUTE_POSIX_MEMALIGN(memptr, align, size); }
+DEFINE void *memalign(size_t align, size_t size) { return ROUTE_MEMALIGN(align, size); }
+DEFINE void *valloc(size_t size) { return ROUTE_VALLOC(size); }
+DEFINE void *pvalloc(size_t size) { return ROUTE_PVALLOC(size); }
 DEFINE size_t malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
 
 /* glibc's malloc extensions that a program may call: kept consistent with
@@ -174,8 +211,14 @@ DEFINE int malloc_info(int options, FILE *out)
 extern void __libc_free(void *p) __attribute__((weak));
 extern void *__libc_realloc(void *p, size_t size) __attribute__((weak));
 
+/* Handing over (handover.h), the C library's blocks are valgrind's: its
+ * free, not glibc's __libc_free, which valgrind does not replace. */
 static void foreign_free(void *p)
 {
+    if (lg__handover()) {
+        lg__real.free(p);
+        return;
+    }
     if (!__libc_free)
         lg__fatal("free(): invalid pointer %p (not from lgmalloc, and this program has no other allocator)", p);
     __libc_free(p);
@@ -183,6 +226,8 @@ static void foreign_free(void *p)
 
 static void *foreign_realloc(void *p, size_t size)
 {
+    if (lg__handover())
+        return lg__real.realloc(p, size);
     if (!__libc_realloc)
         lg__fatal("realloc(): invalid pointer %p (not from lgmalloc, and this program has no other allocator)", p);
     return __libc_realloc(p, size);
@@ -194,6 +239,8 @@ static void *foreign_realloc(void *p, size_t size)
  * bits; an mmapped chunk (flag 2) has two words of overhead, others one. */
 static size_t foreign_usable_size(void *p)
 {
+    if (lg__handover())
+        return lg__real.malloc_usable_size(p);
     if (!__libc_free)
         return 0;
     size_t head = ((const size_t *)p)[-1];
