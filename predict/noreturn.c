@@ -1,0 +1,132 @@
+/* Which calls never return: the C library's (abort, exit, __assert_fail,
+ * __stack_chk_fail, ...) by name, as defined functions, PLT stubs or GOT
+ * slots, and the program's own functions that have no `ret` and leave
+ * only for such calls (gnulib's xalloc_die, a `.cold` part that calls
+ * abort).  The code after such a call is not reached from it: a failure
+ * path that aborts neither merges into the code after it nor lowers the
+ * confidence of what that code computes. */
+#include "internal.h"
+
+#include <Zydis/Zydis.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const names[] = {
+    "abort", "exit", "_exit", "_Exit", "quick_exit", "__assert_fail",
+    "__assert_perror_fail", "__assert", "__stack_chk_fail", "__fortify_fail", "__chk_fail",
+    "err", "errx", "verr", "verrx", "longjmp", "_longjmp", "siglongjmp", "__longjmp_chk",
+    "pthread_exit", "__cxa_throw", "__cxa_rethrow", "_Unwind_Resume",
+    "_ZSt17__throw_bad_allocv", "_ZSt20__throw_length_errorPKc",
+    "_ZSt24__throw_out_of_range_fmtPKcz", "_ZSt19__throw_logic_errorPKc",
+};
+#define NAME_COUNT (sizeof names / sizeof names[0])
+#define CACHE_SIZE 1024   /* the program's own functions asked about, a power of two */
+
+enum { UNSEEN, RETURNS, NEVER };
+
+struct lgp_noreturn_s {
+    const lgp_elf_t *elf;
+    lgp_targets_t    known;             /* by name: entries, stubs, slots */
+    ZydisDecoder     decoder;
+    uint64_t         addr[CACHE_SIZE];  /* the functions checked, by start */
+    uint8_t          state[CACHE_SIZE];
+};
+
+static void find_symbol(void *ctx, const char *name, const Elf64_Sym *sym)
+{
+    lgp_noreturn_t *nr = ctx;
+    if (ELF64_ST_TYPE(sym->st_info) != STT_FUNC || sym->st_shndx == SHN_UNDEF
+        || sym->st_value == 0)
+        return;
+    for (size_t i = 0; i < NAME_COUNT; i++)
+        if (strcmp(name, names[i]) == 0) {
+            lgp_target_t t = { .addr = sym->st_value };
+            lgp__targets_add(&nr->known, &t);
+        }
+}
+
+lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf)
+{
+    lgp_noreturn_t *nr = lgp__calloc(1, sizeof *nr);
+    lgp_wanted_t *wanted = lgp__calloc(NAME_COUNT, sizeof *wanted);
+    if (!nr || !wanted
+        || !ZYAN_SUCCESS(ZydisDecoderInit(&nr->decoder, ZYDIS_MACHINE_MODE_LONG_64,
+                                          ZYDIS_STACK_WIDTH_64))
+        || !ZYAN_SUCCESS(ZydisDecoderEnableMode(&nr->decoder, ZYDIS_DECODER_MODE_MINIMAL,
+                                                ZYAN_TRUE))) {
+        free(wanted);
+        free(nr);
+        return NULL;
+    }
+    nr->elf = elf;
+    for (size_t i = 0; i < NAME_COUNT; i++)
+        wanted[i] = (lgp_wanted_t){ .name = names[i], .callee = names[i] };
+    lgp__elf_symbols(elf, find_symbol, nr);
+    lgp__targets_find_plt(&nr->known, elf, wanted, NAME_COUNT);
+    free(wanted);
+    return nr;
+}
+
+void lgp__noreturn_free(lgp_noreturn_t *nr)
+{
+    if (!nr)
+        return;
+    lgp__targets_free(&nr->known);
+    free(nr);
+}
+
+/* A function of the program that has no `ret`, no indirect jump and no
+ * branch out of itself but to a known one never returns. */
+static bool seen_not_to_return(lgp_noreturn_t *nr, const lgp_func_t *f)
+{
+    for (unsigned i = 0; i < nr->elf->ehdr->e_shnum; i++) {
+        const Elf64_Shdr *sh = &nr->elf->shdrs[i];
+        if (!(sh->sh_flags & SHF_EXECINSTR) || f->start < sh->sh_addr
+            || f->end > sh->sh_addr + sh->sh_size)
+            continue;
+        const uint8_t *p = lgp__elf_section_bytes(nr->elf, sh);
+        if (!p)
+            return false;
+        p += f->start - sh->sh_addr;
+        size_t size = f->end - f->start;
+        ZydisDecodedInstruction in;
+        for (size_t off = 0; off < size; off += in.length) {
+            if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&nr->decoder, NULL, p + off,
+                                                            size - off, &in)))
+                return false;
+            if (in.meta.category == ZYDIS_CATEGORY_RET)
+                return false;
+            if (in.meta.category != ZYDIS_CATEGORY_UNCOND_BR
+                && in.meta.category != ZYDIS_CATEGORY_COND_BR)
+                continue;
+            if (!in.raw.imm[0].is_relative)
+                return false;
+            int64_t to = (int64_t)(off + in.length) + in.raw.imm[0].value.s;
+            if ((to < 0 || (uint64_t)to >= size)
+                && !lgp__targets_has(&nr->known, f->start + (uint64_t)to, false))
+                return false;
+        }
+        return size > 0;
+    }
+    return false;
+}
+
+bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot)
+{
+    if (!nr)
+        return false;
+    if (lgp__targets_has(&nr->known, addr, is_slot))
+        return true;
+    if (is_slot)
+        return false;
+    const lgp_func_t *f = lgp__elf_function_at(nr->elf, addr);
+    if (!f || f->start != addr)
+        return false;
+    size_t at = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (CACHE_SIZE - 1);
+    if (nr->state[at] != UNSEEN && nr->addr[at] == addr)
+        return nr->state[at] == NEVER;
+    bool never = seen_not_to_return(nr, f);
+    nr->addr[at] = addr;
+    nr->state[at] = never ? NEVER : RETURNS;
+    return never;
+}
