@@ -135,6 +135,8 @@ typedef struct lgp_target_s {
     float       confidence; /* that its spec holds: 1 for real entry points */
     lgp_spec_t  spec;
     const char *name;       /* callee name in the report */
+    bool        named;      /* a function the user named, defined in the file */
+    bool        checked;    /* named: the allocation it returns was looked for */
 } lgp_target_t;
 
 typedef struct lgp_targets_s {
@@ -145,6 +147,7 @@ typedef struct lgp_targets_s {
 
 int  lgp__targets_add(lgp_targets_t *t, const lgp_target_t *target);
 bool lgp__targets_has(const lgp_targets_t *t, uint64_t addr, bool is_slot);
+long lgp__targets_index(const lgp_targets_t *t, uint64_t addr, bool is_slot); /* or -1 */
 void lgp__targets_free(lgp_targets_t *t);
 /* The entry points of the allocation functions and of the user's own. */
 int  lgp__targets_find(lgp_targets_t *t, const lgp_elf_t *elf, const lgp_options_t *opt);

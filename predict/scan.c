@@ -295,7 +295,7 @@ static float spec_confidence(const lgp_spec_t *s)
 static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t *targets,
                                       lgp_raw_t *from, lgp_raw_t *to,
                                       const lgp_evidence_src_t *dwarf, lgp_code_t *code,
-                                      int32_t *frame)
+                                      bool any_size, int32_t *frame)
 {
     const lgp_func_t *f = &elf->funcs[from->func];
     if (!lgp__code_decode(code, elf, f))
@@ -308,7 +308,7 @@ static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t 
         if (r->tail || r->ret != ret)
             continue;
         lgp_spec_t s = lgp__evaluate(r, &targets->items[r->target], dwarf);
-        if (!passes_through(&s))
+        if (!any_size && !passes_through(&s))
             return NULL;
         long d = lgp__code_frame(code, k);
         *frame = d >= 0 && d < INT32_MAX ? (int32_t)d : -1;
@@ -325,8 +325,23 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
                   lgp_code_t *code, lgp_costs_t *costs)
 {
     const lgp_func_t *f = &elf->funcs[from->func];
-    if (lgp__targets_has(targets, f->start, false))
+    long known = lgp__targets_index(targets, f->start, false);
+    if (known >= 0) {
+        /* a function the user named keeps the size the user gave; the
+         * allocation it returns, when there is one, lets the run-time check
+         * compare that size with the real request */
+        lgp_target_t *t = &targets->items[known];
+        if (t->named && !t->checked) {
+            int32_t frame = -1;
+            lgp_raw_t *r = returned_allocation(elf, targets, from, to, dwarf, code, true, &frame);
+            if (r) {
+                r->wrapper = (uint32_t)known + 1;
+                r->frame = frame;
+                t->checked = true;
+            }
+        }
         return 0;
+    }
     lgp_spec_t spec = { .count = 0 };
     uint8_t via = LGP_VIA_WRAPPER;
     bool tail = false, conflict = false;
@@ -335,7 +350,7 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
     lgp_raw_t *returned = NULL;
     int32_t frame = -1;
     if (!tail) {
-        returned = returned_allocation(elf, targets, from, to, dwarf, code, &frame);
+        returned = returned_allocation(elf, targets, from, to, dwarf, code, false, &frame);
         if (!returned)
             return 0;
         from = returned;
