@@ -22,12 +22,15 @@ enum {
     INSN_JCC     = 32,
     INSN_RET     = 64,
     INSN_CALL    = 128,
+    INSN_ASK     = 256,   /* a call or jump to one of the program's functions:
+                             whether it returns is decided when first needed */
+    INSN_OUT     = 512,   /* a jmp or jcc that leaves the function */
 };
 
 typedef struct insn_s {
     uint32_t off;
     uint8_t  len;
-    uint8_t  flags;
+    uint16_t flags;
 } insn_t;
 
 typedef struct edge_s {
@@ -59,7 +62,7 @@ struct lgp_code_s {
     edge_t        *edges;     /* sorted by `to` */
     size_t         nedges, ecap;
     bool           indirect;
-    bool           exits;     /* a branch leaves the function (a tail call) */
+    bool           exits;     /* an indirect jump that may leave the function */
     lgp_noreturn_t *noreturn; /* which callees never return; may be NULL */
     state_t       *stack;     /* the trace's work list, TRACE_LIMIT long */
     uint64_t      *seen;      /* visited states, valid where seen_pass == pass */
@@ -137,7 +140,7 @@ static bool locate(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *fun
     return false;
 }
 
-static uint8_t flags_of(const ZydisDecodedInstruction *in)
+static uint16_t flags_of(const ZydisDecodedInstruction *in)
 {
     switch (in->meta.category) {
     case ZYDIS_CATEGORY_UNCOND_BR:
@@ -191,12 +194,33 @@ static void index_edges(lgp_code_t *code)
  * through, a jcc's taken side ends there. */
 static void mark_noreturn(lgp_code_t *code, insn_t *insn, uint64_t dest, bool is_slot)
 {
+    if (!is_slot && !lgp__noreturn_named(code->noreturn, dest)) {
+        insn->flags |= INSN_ASK;   /* decoding the callee may wait */
+        return;
+    }
     if (!lgp__noreturn(code->noreturn, dest, is_slot))
         return;
     if (insn->flags & INSN_JCC)
         insn->flags |= INSN_DIESIDE;
     else
         insn->flags |= INSN_NOFALL | INSN_NORET;
+}
+
+/* The flags of instruction i, with whether a call returns decided. */
+static uint16_t flags_at(lgp_code_t *code, size_t i)
+{
+    insn_t *p = &code->insns[i];
+    ZydisDecodedInstruction in;
+    if (p->flags & INSN_ASK) {
+        p->flags &= (uint16_t)~INSN_ASK;
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL,
+                                                        code->bytes + p->off, p->len, &in)))
+            return p->flags;
+        uint64_t dest = code->start + p->off + p->len + (uint64_t)in.raw.imm[0].value.s;
+        if (lgp__noreturn(code->noreturn, dest, false))
+            p->flags |= p->flags & INSN_JCC ? INSN_DIESIDE : INSN_NOFALL | INSN_NORET;
+    }
+    return p->flags;
 }
 
 /* `call/jmp [rip+disp32]` (FF 15 / FF 25): the GOT slot it reads. */
@@ -243,7 +267,7 @@ bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *
             mark_noreturn(code, insn, code->start + (uint64_t)to, false);
         if (!inside) {
             /* a tail call, or a jump to a part of its own elsewhere (.cold) */
-            code->exits |= !call && !(insn->flags & (INSN_NORET | INSN_DIESIDE));
+            insn->flags |= call ? 0 : INSN_OUT;
             continue;
         }
         if (!lgp__grow((void **)&code->edges, &code->ecap, code->nedges, sizeof *code->edges))
@@ -569,10 +593,10 @@ static void step_back_slot(trace_t *t, uint32_t from, state_t s,
 
 /* Whether the path from instruction i on reaches a call that never returns
  * with no branch on the way: a failure path that aborts. */
-static bool dies(const lgp_code_t *code, long i)
+static bool dies(lgp_code_t *code, long i)
 {
     for (int n = 0; i >= 0 && (size_t)i < code->count && n < 64; i++, n++) {
-        uint8_t f = code->insns[i].flags;
+        uint16_t f = flags_at(code, (size_t)i);
         if (f & INSN_NORET)
             return true;
         if ((f & INSN_NOFALL) || ((f & INSN_JCC) && !(f & INSN_DIESIDE)))
@@ -582,12 +606,12 @@ static bool dies(const lgp_code_t *code, long i)
 }
 
 /* The jcc `from`, stepped back over towards `to`: its other side dies. */
-static bool other_side_dies(const lgp_code_t *code, uint32_t from, uint32_t to,
+static bool other_side_dies(lgp_code_t *code, uint32_t from, uint32_t to,
                             const ZydisDecodedInstruction *in)
 {
     if (to != from + 1)
         return dies(code, (long)from + 1);
-    if (code->insns[from].flags & INSN_DIESIDE)
+    if (flags_at(code, from) & INSN_DIESIDE)
         return true;
     if (!in->raw.imm[0].is_relative)
         return false;
@@ -654,7 +678,7 @@ static void expand(trace_t *t, state_t s)
                                  .value = (uint64_t)s.add }
                 : unknown());
         entered = true;
-    } else if (!(code->insns[s.at - 1].flags & INSN_NOFALL)) {
+    } else if (!(flags_at(code, s.at - 1) & INSN_NOFALL)) {
         step_back(t, s.at - 1, s);
         entered = true;
     }
@@ -702,6 +726,9 @@ long lgp__code_returned_call(lgp_code_t *code)
 {
     if (code->exits || code->indirect)
         return -1;
+    for (size_t i = 0; i < code->count; i++)
+        if ((flags_at(code, i) & INSN_OUT) && !(code->insns[i].flags & (INSN_NORET | INSN_DIESIDE)))
+            return -1;      /* a tail call: what it returns is another's */
     trace_t t = { .code = code, .calls = true };
     code->pass++;
     code->seen_used = 0;
@@ -777,6 +804,7 @@ long lgp__code_frame(lgp_code_t *code, long index)
     for (size_t i = 0; i < code->count; i++) {
         d[i] = SP_UNSET;
         effect[i] = sp_effect(code, i);
+        flags_at(code, i);
     }
     d[0] = 0;
     bool changed = true;

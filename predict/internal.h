@@ -179,6 +179,7 @@ typedef struct lgp_noreturn_s lgp_noreturn_t;
 lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf);
 void lgp__noreturn_free(lgp_noreturn_t *nr);
 bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot);
+bool lgp__noreturn_named(lgp_noreturn_t *nr, uint64_t addr);   /* by name only */
 
 typedef struct lgp_code_s lgp_code_t;   /* one function, decoded */
 

@@ -20,16 +20,17 @@ static const char *const names[] = {
     "_ZSt24__throw_out_of_range_fmtPKcz", "_ZSt19__throw_logic_errorPKc",
 };
 #define NAME_COUNT (sizeof names / sizeof names[0])
-#define CACHE_SIZE 1024   /* the program's own functions asked about, a power of two */
+#define CACHE_FIRST 256   /* the program's functions asked about: first size, a power of two */
 
-enum { UNSEEN, RETURNS, NEVER };
+enum { RETURNS = 1, NEVER };
 
 struct lgp_noreturn_s {
     const lgp_elf_t *elf;
     lgp_targets_t    known;             /* by name: entries, stubs, slots */
     ZydisDecoder     decoder;
-    uint64_t         addr[CACHE_SIZE];  /* the functions checked, by start */
-    uint8_t          state[CACHE_SIZE];
+    uint64_t        *addr;              /* the functions checked, by start; 0 empty */
+    uint8_t         *state;
+    size_t           size, used;        /* doubled while at least half full */
 };
 
 static void find_symbol(void *ctx, const char *name, const Elf64_Sym *sym)
@@ -49,13 +50,18 @@ lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf)
 {
     lgp_noreturn_t *nr = lgp__calloc(1, sizeof *nr);
     lgp_wanted_t *wanted = lgp__calloc(NAME_COUNT, sizeof *wanted);
-    if (!nr || !wanted
+    if (nr) {
+        nr->size = CACHE_FIRST;
+        nr->addr = lgp__calloc(CACHE_FIRST, sizeof *nr->addr);
+        nr->state = lgp__calloc(CACHE_FIRST, sizeof *nr->state);
+    }
+    if (!nr || !wanted || !nr->addr || !nr->state
         || !ZYAN_SUCCESS(ZydisDecoderInit(&nr->decoder, ZYDIS_MACHINE_MODE_LONG_64,
                                           ZYDIS_STACK_WIDTH_64))
         || !ZYAN_SUCCESS(ZydisDecoderEnableMode(&nr->decoder, ZYDIS_DECODER_MODE_MINIMAL,
                                                 ZYAN_TRUE))) {
         free(wanted);
-        free(nr);
+        lgp__noreturn_free(nr);
         return NULL;
     }
     nr->elf = elf;
@@ -72,6 +78,8 @@ void lgp__noreturn_free(lgp_noreturn_t *nr)
     if (!nr)
         return;
     lgp__targets_free(&nr->known);
+    free(nr->addr);
+    free(nr->state);
     free(nr);
 }
 
@@ -111,6 +119,45 @@ static bool seen_not_to_return(lgp_noreturn_t *nr, const lgp_func_t *f)
     return false;
 }
 
+/* Where addr is in the cache, or the empty entry where it goes. */
+static size_t slot_of(const uint64_t *addrs, size_t size, uint64_t addr)
+{
+    size_t at = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (size - 1);
+    while (addrs[at] != 0 && addrs[at] != addr)
+        at = (at + 1) & (size - 1);
+    return at;
+}
+
+static bool grow(lgp_noreturn_t *nr)
+{
+    size_t size = 2 * nr->size;
+    uint64_t *addr = lgp__calloc(size, sizeof *addr);
+    uint8_t *state = lgp__calloc(size, sizeof *state);
+    if (!addr || !state) {
+        free(addr);
+        free(state);
+        return false;
+    }
+    for (size_t i = 0; i < nr->size; i++) {
+        if (nr->addr[i] == 0)
+            continue;
+        size_t at = slot_of(addr, size, nr->addr[i]);
+        addr[at] = nr->addr[i];
+        state[at] = nr->state[i];
+    }
+    free(nr->addr);
+    free(nr->state);
+    nr->addr = addr;
+    nr->state = state;
+    nr->size = size;
+    return true;
+}
+
+bool lgp__noreturn_named(lgp_noreturn_t *nr, uint64_t addr)
+{
+    return nr && lgp__targets_has(&nr->known, addr, false);
+}
+
 bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot)
 {
     if (!nr)
@@ -122,11 +169,15 @@ bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot)
     const lgp_func_t *f = lgp__elf_function_at(nr->elf, addr);
     if (!f || f->start != addr)
         return false;
-    size_t at = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (CACHE_SIZE - 1);
-    if (nr->state[at] != UNSEEN && nr->addr[at] == addr)
+    size_t at = slot_of(nr->addr, nr->size, addr);
+    if (nr->addr[at] == addr)
         return nr->state[at] == NEVER;
     bool never = seen_not_to_return(nr, f);
+    if (2 * (nr->used + 1) > nr->size && !grow(nr))
+        return never;       /* not kept: asked again, decoded again */
+    at = slot_of(nr->addr, nr->size, addr);
     nr->addr[at] = addr;
     nr->state[at] = never ? NEVER : RETURNS;
+    nr->used++;
     return never;
 }

@@ -298,6 +298,13 @@ static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t 
                                       bool any_size, int32_t *frame)
 {
     const lgp_func_t *f = &elf->funcs[from->func];
+    bool any = any_size;
+    for (const lgp_raw_t *r = from; r < to && !any; r++) {
+        lgp_spec_t s = lgp__evaluate(r, &targets->items[r->target], dwarf);
+        any = !r->tail && passes_through(&s);
+    }
+    if (!any)
+        return NULL;        /* most functions: no call passes an argument through */
     if (!lgp__code_decode(code, elf, f))
         return NULL;
     long k = lgp__code_returned_call(code);
