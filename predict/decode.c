@@ -25,6 +25,7 @@ enum {
     INSN_ASK     = 256,   /* a call or jump to one of the program's functions:
                              whether it returns is decided when first needed */
     INSN_OUT     = 512,   /* a jmp or jcc that leaves the function */
+    INSN_FIRST   = 1024,  /* a call or tail call of memcpy & co.: returns rdi */
 };
 
 typedef struct insn_s {
@@ -194,6 +195,10 @@ static void index_edges(lgp_code_t *code)
  * through, a jcc's taken side ends there. */
 static void mark_noreturn(lgp_code_t *code, insn_t *insn, uint64_t dest, bool is_slot)
 {
+    if (!(insn->flags & INSN_JCC) && lgp__returns_first(code->noreturn, dest, is_slot)) {
+        insn->flags |= INSN_FIRST;
+        return;
+    }
     if (!is_slot && !lgp__noreturn_named(code->noreturn, dest)) {
         insn->flags |= INSN_ASK;   /* decoding the callee may wait */
         return;
@@ -643,6 +648,10 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
                       .value = (uint64_t)s.add };
     state_t slot;
     if (in.meta.category == ZYDIS_CATEGORY_CALL) {
+        if (t->calls && s.reg == LGP_RAX && (p->flags & INSN_FIRST)) {
+            push(t, (state_t){ from, LGP_RDI, s.ext, 0, 0, s.add });   /* memcpy's dst */
+            return;
+        }
         if (t->calls && s.reg == LGP_RAX && s.ext == LGP_EXT_NONE) {
             /* the result of this call (a constant added: past a header) */
             leaf(t, (lgp_value_t){ .kind = LGP_VALUE_CALL, .value = from });
@@ -727,7 +736,8 @@ long lgp__code_returned_call(lgp_code_t *code)
     if (code->exits || code->indirect)
         return -1;
     for (size_t i = 0; i < code->count; i++)
-        if ((flags_at(code, i) & INSN_OUT) && !(code->insns[i].flags & (INSN_NORET | INSN_DIESIDE)))
+        if ((flags_at(code, i) & INSN_OUT)
+            && !(code->insns[i].flags & (INSN_NORET | INSN_DIESIDE | INSN_FIRST)))
             return -1;      /* a tail call: what it returns is another's */
     trace_t t = { .code = code, .calls = true };
     code->pass++;
@@ -735,6 +745,8 @@ long lgp__code_returned_call(lgp_code_t *code)
     for (size_t i = 0; i < code->count && !t.failed; i++)
         if (code->insns[i].flags & INSN_RET)
             push(&t, (state_t){ (uint32_t)i, LGP_RAX, LGP_EXT_NONE, 0, 0, 0 });
+        else if ((code->insns[i].flags & (INSN_FIRST | INSN_OUT)) == (INSN_FIRST | INSN_OUT))
+            push(&t, (state_t){ (uint32_t)i, LGP_RDI, LGP_EXT_NONE, 0, 0, 0 });
     while (t.depth > 0 && !t.failed)
         expand(&t, code->stack[--t.depth]);
     if (t.failed || !t.have || t.result.kind != LGP_VALUE_CALL)

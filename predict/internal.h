@@ -180,6 +180,7 @@ lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf);
 void lgp__noreturn_free(lgp_noreturn_t *nr);
 bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot);
 bool lgp__noreturn_named(lgp_noreturn_t *nr, uint64_t addr);   /* by name only */
+bool lgp__returns_first(lgp_noreturn_t *nr, uint64_t addr, bool is_slot); /* memcpy ... */
 
 typedef struct lgp_code_s lgp_code_t;   /* one function, decoded */
 

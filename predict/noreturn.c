@@ -1,4 +1,7 @@
-/* Which calls never return: the C library's (abort, exit, __assert_fail,
+/* Which calls never return, and which return their first argument
+ * (memcpy, memset ...: xmemdup's `return memcpy(malloc(n), p, n)`).
+ *
+ * Never returning: the C library's (abort, exit, __assert_fail,
  * __stack_chk_fail, ...) by name, as defined functions, PLT stubs or GOT
  * slots, and the program's own functions that have no `ret` and leave
  * only for such calls (gnulib's xalloc_die, a `.cold` part that calls
@@ -20,6 +23,12 @@ static const char *const names[] = {
     "_ZSt24__throw_out_of_range_fmtPKcz", "_ZSt19__throw_logic_errorPKc",
 };
 #define NAME_COUNT (sizeof names / sizeof names[0])
+
+static const char *const first_names[] = {
+    "memcpy", "memmove", "memset", "strcpy", "strcat", "strncpy",
+    "__memcpy_chk", "__memmove_chk", "__memset_chk", "__strcpy_chk",
+};
+#define FIRST_COUNT (sizeof first_names / sizeof first_names[0])
 #define CACHE_FIRST 256   /* the program's functions asked about: first size, a power of two */
 
 enum { RETURNS = 1, NEVER };
@@ -27,6 +36,7 @@ enum { RETURNS = 1, NEVER };
 struct lgp_noreturn_s {
     const lgp_elf_t *elf;
     lgp_targets_t    known;             /* by name: entries, stubs, slots */
+    lgp_targets_t    first;             /* those that return their first argument */
     ZydisDecoder     decoder;
     uint64_t        *addr;              /* the functions checked, by start; 0 empty */
     uint8_t         *state;
@@ -39,17 +49,19 @@ static void find_symbol(void *ctx, const char *name, const Elf64_Sym *sym)
     if (ELF64_ST_TYPE(sym->st_info) != STT_FUNC || sym->st_shndx == SHN_UNDEF
         || sym->st_value == 0)
         return;
+    lgp_target_t t = { .addr = sym->st_value };
     for (size_t i = 0; i < NAME_COUNT; i++)
-        if (strcmp(name, names[i]) == 0) {
-            lgp_target_t t = { .addr = sym->st_value };
+        if (strcmp(name, names[i]) == 0)
             lgp__targets_add(&nr->known, &t);
-        }
+    for (size_t i = 0; i < FIRST_COUNT; i++)
+        if (strcmp(name, first_names[i]) == 0)
+            lgp__targets_add(&nr->first, &t);
 }
 
 lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf)
 {
     lgp_noreturn_t *nr = lgp__calloc(1, sizeof *nr);
-    lgp_wanted_t *wanted = lgp__calloc(NAME_COUNT, sizeof *wanted);
+    lgp_wanted_t *wanted = lgp__calloc(NAME_COUNT + FIRST_COUNT, sizeof *wanted);
     if (nr) {
         nr->size = CACHE_FIRST;
         nr->addr = lgp__calloc(CACHE_FIRST, sizeof *nr->addr);
@@ -69,6 +81,9 @@ lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf)
         wanted[i] = (lgp_wanted_t){ .name = names[i], .callee = names[i] };
     lgp__elf_symbols(elf, find_symbol, nr);
     lgp__targets_find_plt(&nr->known, elf, wanted, NAME_COUNT);
+    for (size_t i = 0; i < FIRST_COUNT; i++)
+        wanted[i] = (lgp_wanted_t){ .name = first_names[i], .callee = first_names[i] };
+    lgp__targets_find_plt(&nr->first, elf, wanted, FIRST_COUNT);
     free(wanted);
     return nr;
 }
@@ -78,6 +93,7 @@ void lgp__noreturn_free(lgp_noreturn_t *nr)
     if (!nr)
         return;
     lgp__targets_free(&nr->known);
+    lgp__targets_free(&nr->first);
     free(nr->addr);
     free(nr->state);
     free(nr);
@@ -151,6 +167,11 @@ static bool grow(lgp_noreturn_t *nr)
     nr->state = state;
     nr->size = size;
     return true;
+}
+
+bool lgp__returns_first(lgp_noreturn_t *nr, uint64_t addr, bool is_slot)
+{
+    return nr && lgp__targets_has(&nr->first, addr, is_slot);
 }
 
 bool lgp__noreturn_named(lgp_noreturn_t *nr, uint64_t addr)
