@@ -324,6 +324,16 @@ static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t 
     return NULL;
 }
 
+/* A named function seen to allocate its argument plus a constant (a
+ * header): its callers' sizes get the constant too. */
+static void named_constant(lgp_target_t *t, lgp_spec_t seen)
+{
+    lgp_factor_t *f = &t->spec.factor[0];
+    if (t->spec.count == 1 && seen.count == 1 && seen.factor[0].kind == LGP_FACTOR_REG
+        && seen.factor[0].reg == f->reg && seen.factor[0].ext == LGP_EXT_NONE)
+        f->value = seen.factor[0].value;
+}
+
 /* One function's raw sites [from, to): a forwarder if it tail-calls a
  * target (the spec of its tail calls, unknown where they differ), else a
  * wrapper if the allocation it returns passes its arguments through. */
@@ -345,6 +355,7 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
                 r->wrapper = (uint32_t)known + 1;
                 r->frame = frame;
                 t->checked = true;
+                named_constant(t, lgp__evaluate(r, &targets->items[r->target], dwarf));
             }
         }
         return 0;

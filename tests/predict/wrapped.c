@@ -4,7 +4,7 @@
  * allocator, and counted as a hit or a miss like a direct site's.
  *
  * Run with LGMALLOC_STATS=1 LGMALLOC_PREDICT_SYNC=1
- * LGMALLOC_ALLOC_FUNCS=doubling_alloc (tests/predict/meson.build). */
+ * LGMALLOC_ALLOC_FUNCS=doubling_alloc,header_named (tests/predict/meson.build). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -41,6 +41,14 @@ __attribute__((noinline)) void *doubling_alloc(size_t n)
     return p;
 }
 
+/* Named by the user, and seen to add a header of 32 bytes. */
+__attribute__((noinline)) void *header_named(size_t n)
+{
+    void *p = malloc(n + 32);
+    wrapped_count++;
+    return p;
+}
+
 /* A call, not a tail call: the site is the call into the wrapper. */
 #define SITE(name, call)                                                \
     __attribute__((noinline)) static void *name(void)                   \
@@ -53,6 +61,7 @@ __attribute__((noinline)) void *doubling_alloc(size_t n)
 SITE(site_wrapped, wrapped_alloc(136))
 SITE(site_plus, wrapped_plus(100))
 SITE(site_doubling, doubling_alloc(200))
+SITE(site_header_named, header_named(100))
 
 static lg_predict_stats_t run(void *(*site)(void))
 {
@@ -85,4 +94,11 @@ Test(wrapped, a_named_function_that_changes_the_size_counts_misses)
 {
     lg_predict_stats_t d = run(site_doubling);
     cr_expect_geq(d.misses, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+}
+
+Test(wrapped, a_named_function_seen_to_add_a_constant_predicts_it)
+{
+    lg_predict_stats_t d = run(site_header_named);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
 }
