@@ -487,6 +487,7 @@ Test(prediction, no_wrong_prediction_in_a_stripped_program)
     lgp_table_t *full = table;
     table = stripped;
     expect_right(groups.direct, groups.ndirect);
+    expect_right(groups.wrapped, groups.nwrapped);
     table = full;
     lgp_table_free(stripped);
 }
