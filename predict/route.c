@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "patch.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,11 @@ static const lgp_site_t *wrapper_caller(const lgp_table_t *t, const lgp_site_t *
     return NULL;
 }
 
+/* Where the allocator's caller's return address lies above this frame:
+ * the allocator's frames on the way here are the same at every call, so
+ * once found, only that word is read. */
+static _Atomic long return_word = -1;
+
 /* The allocator met ret, the allocation a wrapper returns: the return
  * address it pushed lies a few frames above this one (the allocator's
  * own, up to its entry), where the words are read.  Copies of ret that
@@ -103,12 +109,17 @@ static const lgp_site_t *through_wrappers(const lgp_table_t *t, const lgp_site_t
                                           uintptr_t ret)
 {
     const uintptr_t *sp = __builtin_frame_address(0);
-    for (size_t i = 0; i < LGP_STACK_WORDS; i++) {
+    long known = atomic_load_explicit(&return_word, memory_order_relaxed);
+    if (known >= 0)
+        return sp[known] == ret ? wrapper_caller(t, site, &sp[known]) : NULL;
+    for (long i = 0; i < LGP_STACK_WORDS; i++) {
         if (sp[i] != ret)
             continue;
         const lgp_site_t *caller = wrapper_caller(t, site, &sp[i]);
-        if (caller)
+        if (caller) {
+            atomic_store_explicit(&return_word, i, memory_order_relaxed);
             return caller;
+        }
     }
     return NULL;
 }
