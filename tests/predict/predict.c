@@ -201,6 +201,27 @@ Test(prediction, resolves_wrappers_that_add_a_constant)
     cr_assert_eq(n, 20, "%zu sites call the wrappers that add a constant", n);
 }
 
+/* The allocation a wrapper returns knows where the wrapper's return
+ * address lies above its own on the stack (the run-time check reads it
+ * there): as the recording allocator found it. */
+Test(prediction, a_wrappers_allocation_knows_where_its_callers_return_address_is)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.ndirect; i++) {
+        const lgfx_group_t *g = &groups.direct[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (!s || s->frame == 0 || g->frame == 0)
+            continue;       /* no wrapper, or one the fixture does not mark */
+        n++;
+        cr_expect(s->frame == -1 || (uint32_t)s->frame == g->frame,
+                  "0x%llx in %s: frame %d, the stack says %u", (unsigned long long)g->ra,
+                  s->function ? s->function : "?", s->frame, g->frame);
+        cr_expect_neq(s->frame, -1, "0x%llx in %s: frame unknown", (unsigned long long)g->ra,
+                      s->function ? s->function : "?");
+    }
+    cr_assert_geq(n, 6, "%zu wrappers' allocations", n);
+}
+
 /* The same wrapper with abort() on its failure paths: its sites get the
  * confidence of the one without. */
 Test(prediction, abort_on_a_failure_path_does_not_lower_confidence)
