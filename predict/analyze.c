@@ -57,6 +57,11 @@ static int build_sites(lgp_table_t *table, const lgp_elf_t *elf, const lgp_targe
         s->via = t->via;
         s->function = (const char *)lgp__pool_add(pool, elf->funcs[r->func].name);
         s->callee = (const char *)callee_name(pool, t);
+        s->target = t->is_slot ? 0 : t->addr;
+        if (r->wrapper) {
+            s->wrapper = targets->items[r->wrapper - 1].addr;
+            s->frame = r->frame;
+        }
         if (lgp__spec_size(&spec, &s->size, &s->confidence, &bits))
             s->evidence = evidence_of(bits);
     }

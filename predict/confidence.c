@@ -49,15 +49,17 @@ static lgp_factor_t constant(uint64_t value, float confidence, uint8_t evidence)
                            .confidence = confidence, .evidence = evidence };
 }
 
-/* One register argument: what the instructions say, what DWARF says. */
+/* One register argument: what the instructions say, what DWARF says.  The
+ * target may add a constant to it (a wrapper's `malloc(n + 16)`). */
 static lgp_factor_t merge(const lgp_factor_t *want, const lgp_value_t *insn, bool jump_table,
                           bool has_dwarf, uint64_t dwarf)
 {
+    uint64_t add = want->value;
     uint8_t ext = want->ext != LGP_EXT_NONE ? want->ext : insn->ext;
     if (has_dwarf)
-        dwarf = extend(dwarf, want->ext);
+        dwarf = extend(dwarf, want->ext) + add;
     if (insn->kind == LGP_FACTOR_CONST) {
-        uint64_t v = extend(insn->value, want->ext);
+        uint64_t v = extend(insn->value, want->ext) + add;
         if (has_dwarf && v == dwarf)
             return constant(v, CONF_BOTH, LGP_EV_INSN | LGP_EV_DWARF);
         if (has_dwarf)
@@ -67,8 +69,12 @@ static lgp_factor_t merge(const lgp_factor_t *want, const lgp_value_t *insn, boo
     }
     if (has_dwarf)
         return constant(dwarf, CONF_DWARF, LGP_EV_DWARF);
-    if (insn->kind == LGP_FACTOR_REG && !jump_table)
+    /* an argument plus a constant, under the target's extension, would be
+     * cut to 32 bits first: not followed */
+    if (insn->kind == LGP_FACTOR_REG && !jump_table
+        && (want->ext == LGP_EXT_NONE || insn->value == 0))
         return (lgp_factor_t){ .kind = LGP_FACTOR_REG, .reg = insn->reg, .ext = ext,
+                               .value = insn->value + add,
                                .confidence = insn->branch ? CONF_PASS_BRANCH : CONF_PASS };
     return (lgp_factor_t){ .kind = LGP_FACTOR_UNKNOWN };
 }

@@ -14,15 +14,24 @@
 #define SEEN_MAX    8192  /* its largest: a power of two > 2 * (TRACE_LIMIT + 1) */
 
 enum {
-    INSN_TARGET = 1,      /* a direct branch of the function lands here */
-    INSN_NOFALL = 2,      /* control never falls through to the next one */
-    INSN_PAD    = 4,      /* a nop: alignment padding when nothing reaches it */
+    INSN_TARGET  = 1,     /* a direct branch of the function lands here */
+    INSN_NOFALL  = 2,     /* control never falls through to the next one */
+    INSN_PAD     = 4,     /* a nop: alignment padding when nothing reaches it */
+    INSN_NORET   = 8,     /* a call or jump to a function that never returns */
+    INSN_DIESIDE = 16,    /* a jcc whose taken side never returns (a .cold abort) */
+    INSN_JCC     = 32,
+    INSN_RET     = 64,
+    INSN_CALL    = 128,
+    INSN_ASK     = 256,   /* a call or jump to one of the program's functions:
+                             whether it returns is decided when first needed */
+    INSN_OUT     = 512,   /* a jmp or jcc that leaves the function */
+    INSN_FIRST   = 1024,  /* a call or tail call of memcpy & co.: returns rdi */
 };
 
 typedef struct insn_s {
     uint32_t off;
     uint8_t  len;
-    uint8_t  flags;
+    uint16_t flags;
 } insn_t;
 
 typedef struct edge_s {
@@ -30,14 +39,15 @@ typedef struct edge_s {
     uint32_t from;        /* instruction index of the branch */
 } edge_t;
 
-/* Where the backward trace stands: the value reg (extended by ext) has
- * when instruction at starts.  reg LGP_SLOT: the value is in the stack
- * slot [rbp + disp] of `size` bytes (unoptimised code keeps arguments
- * and locals there). */
+/* Where the backward trace stands: the value at the call is reg (extended
+ * by ext) plus add, reg as it is when instruction at starts.  reg LGP_SLOT:
+ * the value is in the stack slot [rbp + disp] of `size` bytes (unoptimised
+ * code keeps arguments and locals there). */
 typedef struct state_s {
     uint32_t at;
     uint8_t  reg, ext, size;
     int32_t  disp;
+    int64_t  add;
 } state_t;
 
 #define LGP_SLOT  16
@@ -53,8 +63,11 @@ struct lgp_code_s {
     edge_t        *edges;     /* sorted by `to` */
     size_t         nedges, ecap;
     bool           indirect;
+    bool           exits;     /* an indirect jump that may leave the function */
+    lgp_noreturn_t *noreturn; /* which callees never return; may be NULL */
     state_t       *stack;     /* the trace's work list, TRACE_LIMIT long */
     uint64_t      *seen;      /* visited states, valid where seen_pass == pass */
+    int64_t       *seen_add;  /* and their addends */
     uint32_t      *seen_pass;
     size_t         seen_size; /* a power of two, doubled while at least half full */
     size_t         seen_used; /* states of this pass */
@@ -70,8 +83,9 @@ lgp_code_t *lgp__code_new(void)
     c->stack = lgp__malloc(TRACE_LIMIT * sizeof *c->stack);
     c->seen_size = SEEN_FIRST;
     c->seen = lgp__malloc(SEEN_FIRST * sizeof *c->seen);
+    c->seen_add = lgp__malloc(SEEN_FIRST * sizeof *c->seen_add);
     c->seen_pass = lgp__calloc(SEEN_FIRST, sizeof *c->seen_pass);
-    if (!c->stack || !c->seen || !c->seen_pass) {
+    if (!c->stack || !c->seen || !c->seen_add || !c->seen_pass) {
         lgp__code_free(c);
         return NULL;
     }
@@ -95,8 +109,14 @@ void lgp__code_free(lgp_code_t *code)
     free(code->edges);
     free(code->stack);
     free(code->seen);
+    free(code->seen_add);
     free(code->seen_pass);
     free(code);
+}
+
+void lgp__code_set_noreturn(lgp_code_t *code, lgp_noreturn_t *noreturn)
+{
+    code->noreturn = noreturn;
 }
 
 /* ---- the forward decode ------------------------------------------------- */
@@ -121,12 +141,17 @@ static bool locate(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *fun
     return false;
 }
 
-static uint8_t flags_of(const ZydisDecodedInstruction *in)
+static uint16_t flags_of(const ZydisDecodedInstruction *in)
 {
     switch (in->meta.category) {
     case ZYDIS_CATEGORY_UNCOND_BR:
-    case ZYDIS_CATEGORY_RET:
         return INSN_NOFALL;
+    case ZYDIS_CATEGORY_RET:
+        return INSN_NOFALL | INSN_RET;
+    case ZYDIS_CATEGORY_COND_BR:
+        return INSN_JCC;
+    case ZYDIS_CATEGORY_CALL:
+        return INSN_CALL;
     default:
         break;
     }
@@ -166,10 +191,59 @@ static void index_edges(lgp_code_t *code)
         qsort(code->edges, code->nedges, sizeof *code->edges, by_to);
 }
 
+/* A call or branch to dest that never returns: the call does not fall
+ * through, a jcc's taken side ends there. */
+static void mark_noreturn(lgp_code_t *code, insn_t *insn, uint64_t dest, bool is_slot)
+{
+    if (!(insn->flags & INSN_JCC) && lgp__returns_first(code->noreturn, dest, is_slot)) {
+        insn->flags |= INSN_FIRST;
+        return;
+    }
+    if (!is_slot && !lgp__noreturn_named(code->noreturn, dest)) {
+        insn->flags |= INSN_ASK;   /* decoding the callee may wait */
+        return;
+    }
+    if (!lgp__noreturn(code->noreturn, dest, is_slot))
+        return;
+    if (insn->flags & INSN_JCC)
+        insn->flags |= INSN_DIESIDE;
+    else
+        insn->flags |= INSN_NOFALL | INSN_NORET;
+}
+
+/* The flags of instruction i, with whether a call returns decided. */
+static uint16_t flags_at(lgp_code_t *code, size_t i)
+{
+    insn_t *p = &code->insns[i];
+    ZydisDecodedInstruction in;
+    if (p->flags & INSN_ASK) {
+        p->flags &= (uint16_t)~INSN_ASK;
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL,
+                                                        code->bytes + p->off, p->len, &in)))
+            return p->flags;
+        uint64_t dest = code->start + p->off + p->len + (uint64_t)in.raw.imm[0].value.s;
+        if (lgp__noreturn(code->noreturn, dest, false))
+            p->flags |= p->flags & INSN_JCC ? INSN_DIESIDE : INSN_NOFALL | INSN_NORET;
+    }
+    return p->flags;
+}
+
+/* `call/jmp [rip+disp32]` (FF 15 / FF 25): the GOT slot it reads. */
+static bool rip_slot(const lgp_code_t *code, size_t off, unsigned len, uint64_t *slot)
+{
+    const uint8_t *p = code->bytes + off;
+    if (len != 6 || p[0] != 0xff || (p[1] != 0x15 && p[1] != 0x25))
+        return false;
+    int32_t d;
+    memcpy(&d, p + 2, 4);
+    *slot = code->start + off + 6 + (uint64_t)(int64_t)d;
+    return true;
+}
+
 bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *func)
 {
     code->count = code->nedges = 0;
-    code->indirect = false;
+    code->indirect = code->exits = false;
     if (!locate(code, elf, func))
         return false;
     ZydisDecodedInstruction in;
@@ -179,16 +253,28 @@ bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *
             break;   /* data or padding: the boundaries before it stand */
         if (!lgp__grow((void **)&code->insns, &code->cap, code->count, sizeof *code->insns))
             return false;
-        code->insns[code->count++] = (insn_t){ (uint32_t)off, in.length, flags_of(&in) };
+        insn_t *insn = &code->insns[code->count++];
+        *insn = (insn_t){ (uint32_t)off, in.length, flags_of(&in) };
         if (in.meta.branch_type == ZYDIS_BRANCH_TYPE_NONE)
             continue;
+        bool call = in.meta.category == ZYDIS_CATEGORY_CALL;
         if (!in.raw.imm[0].is_relative) {
-            code->indirect |= in.meta.category == ZYDIS_CATEGORY_UNCOND_BR;
+            uint64_t slot;
+            if (rip_slot(code, off, in.length, &slot))
+                mark_noreturn(code, insn, slot, true);
+            if (in.meta.category == ZYDIS_CATEGORY_UNCOND_BR && !(insn->flags & INSN_NORET))
+                code->indirect = code->exits = true;
             continue;
         }
         int64_t to = (int64_t)(off + in.length) + in.raw.imm[0].value.s;
-        if (to < 0 || (uint64_t)to >= code->size)
+        bool inside = to >= 0 && (uint64_t)to < code->size;
+        if (call || !inside)
+            mark_noreturn(code, insn, code->start + (uint64_t)to, false);
+        if (!inside) {
+            /* a tail call, or a jump to a part of its own elsewhere (.cold) */
+            insn->flags |= call ? 0 : INSN_OUT;
             continue;
+        }
         if (!lgp__grow((void **)&code->edges, &code->ecap, code->nedges, sizeof *code->edges))
             return false;
         code->edges[code->nedges++] = (edge_t){ (uint32_t)to, (uint32_t)(code->count - 1) };
@@ -216,6 +302,11 @@ long lgp__code_index(const lgp_code_t *code, uint64_t addr)
 unsigned lgp__code_length(const lgp_code_t *code, long index)
 {
     return code->insns[index].len;
+}
+
+uint32_t lgp__code_offset(const lgp_code_t *code, long index)
+{
+    return code->insns[index].off;
 }
 
 bool lgp__code_has_indirect_jump(const lgp_code_t *code)
@@ -276,10 +367,22 @@ static lgp_value_t unknown(void)
     return (lgp_value_t){ .kind = LGP_FACTOR_UNKNOWN };
 }
 
+/* v is reg (extended) plus v.value: a register that holds value. */
 static lgp_value_t constant(lgp_value_t v, uint64_t value, unsigned width)
 {
     v.kind = LGP_FACTOR_CONST;
-    v.value = extend(width == 32 ? (uint32_t)value : value, v.ext);
+    v.value = extend(width == 32 ? (uint32_t)value : value, v.ext) + v.value;
+    return v;
+}
+
+/* v's register is reg' + d (64 bits): follow reg', d added.  Under an
+ * extension the sum would be cut to 32 bits first, which is not followed. */
+static lgp_value_t plus(lgp_value_t v, unsigned reg, int64_t d)
+{
+    if (reg == LGP_NOREG || (v.ext != LGP_EXT_NONE && d != 0))
+        return unknown();
+    v.reg = (uint8_t)reg;
+    v.value += (uint64_t)d;
     return v;
 }
 
@@ -316,10 +419,20 @@ static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOpe
     case ZYDIS_MNEMONIC_SUB:
         if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && src->reg.value == dst->reg.value)
             return constant(v, 0, width);
+        if (in->mnemonic == ZYDIS_MNEMONIC_SUB && src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE
+            && width == 64)
+            return plus(v, v.reg, -src->imm.value.s);
         return unknown();
     case ZYDIS_MNEMONIC_LEA:
         if (src->mem.base == ZYDIS_REGISTER_NONE && src->mem.index == ZYDIS_REGISTER_NONE)
             return constant(v, (uint64_t)src->mem.disp.value, width);
+        if (src->mem.index != ZYDIS_REGISTER_NONE || width != 64 || src->mem.base == ZYDIS_REGISTER_RIP
+            || ZydisRegisterGetWidth(ZYDIS_MACHINE_MODE_LONG_64, src->mem.base) != 64)
+            return unknown();
+        return plus(v, dwarf_reg(src->mem.base), src->mem.disp.value);
+    case ZYDIS_MNEMONIC_ADD:
+        if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && width == 64)
+            return plus(v, v.reg, src->imm.value.s);
         return unknown();
     default:
         return unknown();
@@ -328,18 +441,20 @@ static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOpe
 
 /* ---- over every path ----------------------------------------------------- */
 
-/* Adds key to the set of the pass; false if it was there. */
-static bool seen_add(uint64_t *seen, uint32_t *seen_pass, size_t size, uint32_t pass,
-                     uint64_t key)
+/* Adds (key, add) to the set of the pass; false if it was there. */
+static bool seen_put(uint64_t *seen, int64_t *seen_add, uint32_t *seen_pass, size_t size,
+                     uint32_t pass, uint64_t key, int64_t add)
 {
-    for (size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & (size - 1);;
+    uint64_t h = key ^ (uint64_t)add * 0xC2B2AE3D27D4EB4Full;
+    for (size_t at = (size_t)((h * 0x9E3779B97F4A7C15ull) >> 40) & (size - 1);;
          at = (at + 1) & (size - 1)) {
         if (seen_pass[at] != pass) {
             seen_pass[at] = pass;
             seen[at] = key;
+            seen_add[at] = add;
             return true;
         }
-        if (seen[at] == key)
+        if (seen[at] == key && seen_add[at] == add)
             return false;
     }
 }
@@ -349,18 +464,23 @@ static bool seen_grow(lgp_code_t *code)
 {
     size_t size = code->seen_size * 2;
     uint64_t *seen = lgp__malloc(size * sizeof *seen);
+    int64_t *seen_add = lgp__malloc(size * sizeof *seen_add);
     uint32_t *seen_pass = lgp__calloc(size, sizeof *seen_pass);   /* 0: no pass */
-    if (!seen || !seen_pass) {
+    if (!seen || !seen_add || !seen_pass) {
         free(seen);
+        free(seen_add);
         free(seen_pass);
         return false;
     }
     for (size_t i = 0; i < code->seen_size; i++)
         if (code->seen_pass[i] == code->pass)
-            seen_add(seen, seen_pass, size, code->pass, code->seen[i]);
+            seen_put(seen, seen_add, seen_pass, size, code->pass, code->seen[i],
+                     code->seen_add[i]);
     free(code->seen);
+    free(code->seen_add);
     free(code->seen_pass);
     code->seen = seen;
+    code->seen_add = seen_add;
     code->seen_pass = seen_pass;
     code->seen_size = size;
     return true;
@@ -369,19 +489,24 @@ static bool seen_grow(lgp_code_t *code)
 /* Leaves of the trace must all say the same. */
 static bool same(const lgp_value_t *a, const lgp_value_t *b)
 {
-    return a->kind == b->kind && a->reg == b->reg && a->ext == b->ext
-        && (a->kind != LGP_FACTOR_CONST || a->value == b->value);
+    return a->kind == b->kind && a->reg == b->reg && a->ext == b->ext && a->value == b->value;
 }
+
+/* A trace of rax back from the returns (calls): its leaves are the calls
+ * whose result it is (LGP_VALUE_CALL, value the instruction index). */
+#define LGP_VALUE_CALL 3
 
 typedef struct trace_s {
     lgp_code_t *code;
     lgp_value_t result;
-    bool        have, failed, branch;
+    bool        have, failed, branch, calls;
     size_t      depth, visited;
 } trace_t;
 
 static void leaf(trace_t *t, lgp_value_t v)
 {
+    if (t->calls && v.kind == LGP_FACTOR_CONST && v.value == 0)
+        return;       /* returns NULL: no allocation */
     if (v.kind == LGP_FACTOR_UNKNOWN || (t->have && !same(&t->result, &v)))
         t->failed = true;
     t->result = v;
@@ -398,7 +523,8 @@ static void push(trace_t *t, state_t s)
     }
     uint64_t key = (uint64_t)s.at << 32 | (uint64_t)s.reg << 27 | (uint64_t)s.ext << 25
                  | (uint64_t)(s.size == 8) << 24 | ((uint32_t)s.disp & 0xffffff);
-    if (!seen_add(code->seen, code->seen_pass, code->seen_size, code->pass, key))
+    if (!seen_put(code->seen, code->seen_add, code->seen_pass, code->seen_size, code->pass,
+                  key, s.add))
         return;                 /* a cycle adds no value that is not on another path */
     code->seen_used++;
     if (t->visited++ == TRACE_LIMIT) {
@@ -423,7 +549,7 @@ static bool loads_slot(const ZydisDecodedInstruction *in, const ZydisDecodedOper
     if (dst->size == 32)
         compose(&v, LGP_EXT_ZERO32);
     *slot = (state_t){ s.at, LGP_SLOT, v.ext, (uint8_t)(dst->size / 8),
-                       (int32_t)src->mem.disp.value };
+                       (int32_t)src->mem.disp.value, s.add };
     return true;
 }
 
@@ -452,7 +578,7 @@ static void step_back_slot(trace_t *t, uint32_t from, state_t s,
         if (d + size <= s.disp || d >= (int64_t)s.disp + s.size)
             continue;                       /* another slot */
         const ZydisDecodedOperand *src = &ops[1];
-        lgp_value_t v = { .kind = LGP_FACTOR_REG, .ext = s.ext };
+        lgp_value_t v = { .kind = LGP_FACTOR_REG, .ext = s.ext, .value = (uint64_t)s.add };
         if (i != 0 || d != s.disp || size != s.size || in->mnemonic != ZYDIS_MNEMONIC_MOV
             || in->operand_count_visible != 2) {
             t->failed = true;
@@ -460,7 +586,7 @@ static void step_back_slot(trace_t *t, uint32_t from, state_t s,
             leaf(t, constant(v, src->imm.value.u, 8u * s.size));
         } else if (src->type == ZYDIS_OPERAND_TYPE_REGISTER && src->size == 8u * s.size
                    && dwarf_reg(src->reg.value) != LGP_NOREG) {
-            push(t, (state_t){ from, (uint8_t)dwarf_reg(src->reg.value), s.ext, 0, 0 });
+            push(t, (state_t){ from, (uint8_t)dwarf_reg(src->reg.value), s.ext, 0, 0, s.add });
         } else {
             t->failed = true;
         }
@@ -468,6 +594,35 @@ static void step_back_slot(trace_t *t, uint32_t from, state_t s,
     }
     s.at = from;
     push(t, s);
+}
+
+/* Whether the path from instruction i on reaches a call that never returns
+ * with no branch on the way: a failure path that aborts. */
+static bool dies(lgp_code_t *code, long i)
+{
+    for (int n = 0; i >= 0 && (size_t)i < code->count && n < 64; i++, n++) {
+        uint16_t f = flags_at(code, (size_t)i);
+        if (f & INSN_NORET)
+            return true;
+        if ((f & INSN_NOFALL) || ((f & INSN_JCC) && !(f & INSN_DIESIDE)))
+            return false;
+    }
+    return false;
+}
+
+/* The jcc `from`, stepped back over towards `to`: its other side dies. */
+static bool other_side_dies(lgp_code_t *code, uint32_t from, uint32_t to,
+                            const ZydisDecodedInstruction *in)
+{
+    if (to != from + 1)
+        return dies(code, (long)from + 1);
+    if (flags_at(code, from) & INSN_DIESIDE)
+        return true;
+    if (!in->raw.imm[0].is_relative)
+        return false;
+    uint64_t dest = code->start + code->insns[from].off + in->length
+                  + (uint64_t)in->raw.imm[0].value.s;
+    return dies(code, lgp__code_index(code, dest));
 }
 
 /* Steps back over instruction `from` into state s, which holds when the
@@ -483,15 +638,25 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
         t->failed = true;
         return;
     }
-    if (in.meta.category == ZYDIS_CATEGORY_COND_BR)
+    if (in.meta.category == ZYDIS_CATEGORY_COND_BR && !other_side_dies(code, from, s.at, &in))
         t->branch = true;
     if (s.reg == LGP_SLOT) {
         step_back_slot(t, from, s, &in, ops);
         return;
     }
-    lgp_value_t v = { .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext };
+    lgp_value_t v = { .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext,
+                      .value = (uint64_t)s.add };
     state_t slot;
     if (in.meta.category == ZYDIS_CATEGORY_CALL) {
+        if (t->calls && s.reg == LGP_RAX && (p->flags & INSN_FIRST)) {
+            push(t, (state_t){ from, LGP_RDI, s.ext, 0, 0, s.add });   /* memcpy's dst */
+            return;
+        }
+        if (t->calls && s.reg == LGP_RAX && s.ext == LGP_EXT_NONE) {
+            /* the result of this call (a constant added: past a header) */
+            leaf(t, (lgp_value_t){ .kind = LGP_VALUE_CALL, .value = from });
+            return;
+        }
         if (lgp__reg_is_caller_saved(s.reg))
             t->failed = true;
     } else if (writes(&in, ops, s.reg)) {
@@ -506,7 +671,7 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
             return;
         }
     }
-    push(t, (state_t){ from, v.reg, v.ext, 0, 0 });
+    push(t, (state_t){ from, v.reg, v.ext, 0, 0, (int64_t)v.value });
 }
 
 /* The predecessors of state s: the instruction before (unless it never
@@ -518,10 +683,11 @@ static void expand(trace_t *t, state_t s)
     bool entered = false;
     if (s.at == 0) {
         leaf(t, s.reg != LGP_SLOT && lgp__reg_is_argument(s.reg)
-                ? (lgp_value_t){ .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext }
+                ? (lgp_value_t){ .kind = LGP_FACTOR_REG, .reg = s.reg, .ext = s.ext,
+                                 .value = (uint64_t)s.add }
                 : unknown());
         entered = true;
-    } else if (!(code->insns[s.at - 1].flags & INSN_NOFALL)) {
+    } else if (!(flags_at(code, s.at - 1) & INSN_NOFALL)) {
         step_back(t, s.at - 1, s);
         entered = true;
     }
@@ -534,9 +700,14 @@ static void expand(trace_t *t, state_t s)
             else
                 hi = mid;
         }
-        for (; lo < code->nedges && code->edges[lo].to == s.at && !t->failed; lo++) {
+        size_t n = 0;
+        while (lo + n < code->nedges && code->edges[lo + n].to == s.at)
+            n++;
+        /* where paths merge (a jcc's own side is judged at the jcc) */
+        if (n + entered > 1)
             t->branch = true;
-            step_back(t, code->edges[lo].from, s);
+        for (size_t k = lo; k < lo + n && !t->failed; k++) {
+            step_back(t, code->edges[k].from, s);
             entered = true;
         }
     }
@@ -551,11 +722,128 @@ lgp_value_t lgp__code_trace(lgp_code_t *code, long index, unsigned reg)
     trace_t t = { .code = code };
     code->pass++;
     code->seen_used = 0;
-    push(&t, (state_t){ (uint32_t)index, (uint8_t)reg, LGP_EXT_NONE, 0, 0 });
+    push(&t, (state_t){ (uint32_t)index, (uint8_t)reg, LGP_EXT_NONE, 0, 0, 0 });
     while (t.depth > 0 && !t.failed)
         expand(&t, code->stack[--t.depth]);
     if (t.failed || !t.have)
         return unknown();
     t.result.branch = t.branch;
     return t.result;
+}
+
+long lgp__code_returned_call(lgp_code_t *code)
+{
+    if (code->exits || code->indirect)
+        return -1;
+    for (size_t i = 0; i < code->count; i++)
+        if ((flags_at(code, i) & INSN_OUT)
+            && !(code->insns[i].flags & (INSN_NORET | INSN_DIESIDE | INSN_FIRST)))
+            return -1;      /* a tail call: what it returns is another's */
+    trace_t t = { .code = code, .calls = true };
+    code->pass++;
+    code->seen_used = 0;
+    for (size_t i = 0; i < code->count && !t.failed; i++)
+        if (code->insns[i].flags & INSN_RET)
+            push(&t, (state_t){ (uint32_t)i, LGP_RAX, LGP_EXT_NONE, 0, 0, 0 });
+        else if ((code->insns[i].flags & (INSN_FIRST | INSN_OUT)) == (INSN_FIRST | INSN_OUT))
+            push(&t, (state_t){ (uint32_t)i, LGP_RDI, LGP_EXT_NONE, 0, 0, 0 });
+    while (t.depth > 0 && !t.failed)
+        expand(&t, code->stack[--t.depth]);
+    if (t.failed || !t.have || t.result.kind != LGP_VALUE_CALL)
+        return -1;
+    return (long)t.result.value;
+}
+
+/* ---- the stack frame ----------------------------------------------------- */
+
+#define SP_UNSET  INT32_MIN
+#define SP_POISON (INT32_MIN + 1)
+
+/* How instruction i moves rsp down (push +8, pop -8, sub rsp, imm ...);
+ * SP_POISON for a write to rsp that is not followed (leave, and rsp, -16). */
+static int32_t sp_effect(lgp_code_t *code, size_t i)
+{
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    const insn_t *p = &code->insns[i];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len, &in,
+                                             ops)))
+        return SP_POISON;
+    const ZydisDecodedOperand *dst = &ops[0], *src = &ops[1];
+    bool to_rsp = in.operand_count_visible == 2 && dst->type == ZYDIS_OPERAND_TYPE_REGISTER
+               && dst->reg.value == ZYDIS_REGISTER_RSP;
+    switch (in.mnemonic) {
+    case ZYDIS_MNEMONIC_PUSH: case ZYDIS_MNEMONIC_PUSHFQ:
+        return 8;
+    case ZYDIS_MNEMONIC_POP: case ZYDIS_MNEMONIC_POPFQ:
+        return -8;
+    case ZYDIS_MNEMONIC_CALL:
+        return 0;
+    case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_ADD:
+        if (to_rsp && src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE
+            && src->imm.value.s > -(1 << 24) && src->imm.value.s < (1 << 24))
+            return (int32_t)(in.mnemonic == ZYDIS_MNEMONIC_SUB ? src->imm.value.s
+                                                              : -src->imm.value.s);
+        break;
+    case ZYDIS_MNEMONIC_LEA:
+        if (to_rsp && src->mem.base == ZYDIS_REGISTER_RSP
+            && src->mem.index == ZYDIS_REGISTER_NONE
+            && src->mem.disp.value > -(1 << 24) && src->mem.disp.value < (1 << 24))
+            return (int32_t)-src->mem.disp.value;
+        break;
+    default:
+        break;
+    }
+    return writes(&in, ops, LGP_RSP) ? SP_POISON : 0;
+}
+
+static bool sp_merge(int32_t *d, size_t to, int32_t value)
+{
+    int32_t v = d[to] == SP_UNSET || d[to] == value ? value : SP_POISON;
+    if (v == d[to])
+        return false;
+    d[to] = v;
+    return true;
+}
+
+long lgp__code_frame(lgp_code_t *code, long index)
+{
+    int32_t *d = lgp__malloc(code->count * sizeof *d);
+    int32_t *effect = lgp__malloc(code->count * sizeof *effect);
+    long frame = -1;
+    if (!d || !effect || index < 0 || (size_t)index >= code->count)
+        goto done;
+    for (size_t i = 0; i < code->count; i++) {
+        d[i] = SP_UNSET;
+        effect[i] = sp_effect(code, i);
+        flags_at(code, i);
+    }
+    d[0] = 0;
+    bool changed = true;
+    for (int pass = 0; changed && pass < 32; pass++) {
+        changed = false;
+        for (size_t i = 0; i < code->count; i++) {
+            if (d[i] == SP_UNSET || (code->insns[i].flags & INSN_NOFALL) || i + 1 == code->count)
+                continue;
+            int32_t out = d[i] == SP_POISON || effect[i] == SP_POISON ? SP_POISON
+                        : d[i] + effect[i];
+            changed |= sp_merge(d, i + 1, out);
+        }
+        for (size_t e = 0; e < code->nedges; e++) {
+            const edge_t *edge = &code->edges[e];
+            if (d[edge->from] == SP_UNSET || (code->insns[edge->from].flags & INSN_CALL))
+                continue;
+            int32_t out = d[edge->from] == SP_POISON || effect[edge->from] == SP_POISON
+                        ? SP_POISON : d[edge->from] + effect[edge->from];
+            changed |= sp_merge(d, edge->to, out);
+        }
+    }
+    /* the wrapper's return address lies this far above the call's */
+    if (!changed && d[index] != SP_UNSET && d[index] != SP_POISON && d[index] >= 0
+        && d[index] % 8 == 0)
+        frame = (long)d[index] + 8;
+done:
+    free(d);
+    free(effect);
+    return frame;
 }

@@ -119,7 +119,7 @@ typedef struct lgp_factor_s {
     uint8_t  ext;        /* LGP_EXT_*: applied to that register's value */
     uint8_t  evidence;   /* LGP_FACTOR_CONST: LGP_EV_* bits */
     float    confidence; /* LGP_FACTOR_CONST: of the value */
-    uint64_t value;      /* LGP_FACTOR_CONST */
+    uint64_t value;      /* LGP_FACTOR_CONST: the value; _REG: a constant added */
 } lgp_factor_t;
 
 typedef struct lgp_spec_s {
@@ -135,6 +135,8 @@ typedef struct lgp_target_s {
     float       confidence; /* that its spec holds: 1 for real entry points */
     lgp_spec_t  spec;
     const char *name;       /* callee name in the report */
+    bool        named;      /* a function the user named, defined in the file */
+    bool        checked;    /* named: the allocation it returns was looked for */
 } lgp_target_t;
 
 typedef struct lgp_targets_s {
@@ -145,6 +147,7 @@ typedef struct lgp_targets_s {
 
 int  lgp__targets_add(lgp_targets_t *t, const lgp_target_t *target);
 bool lgp__targets_has(const lgp_targets_t *t, uint64_t addr, bool is_slot);
+long lgp__targets_index(const lgp_targets_t *t, uint64_t addr, bool is_slot); /* or -1 */
 void lgp__targets_free(lgp_targets_t *t);
 /* The entry points of the allocation functions and of the user's own. */
 int  lgp__targets_find(lgp_targets_t *t, const lgp_elf_t *elf, const lgp_options_t *opt);
@@ -166,22 +169,43 @@ typedef struct lgp_value_s {
     uint8_t  reg;
     uint8_t  ext;
     bool     branch;     /* the trace passed a conditional branch */
-    uint64_t value;
+    uint64_t value;      /* _CONST: the value; _REG: a constant added to the
+                            (extended) register, as in malloc(n + 16) */
 } lgp_value_t;
+
+/* Which calls never return (noreturn.c): abort, exit, __assert_fail ... by
+ * name, and the program's functions seen to have no way back. */
+typedef struct lgp_noreturn_s lgp_noreturn_t;
+lgp_noreturn_t *lgp__noreturn_new(const lgp_elf_t *elf);
+void lgp__noreturn_free(lgp_noreturn_t *nr);
+bool lgp__noreturn(lgp_noreturn_t *nr, uint64_t addr, bool is_slot);
+bool lgp__noreturn_named(lgp_noreturn_t *nr, uint64_t addr);   /* by name only */
+bool lgp__returns_first(lgp_noreturn_t *nr, uint64_t addr, bool is_slot); /* memcpy ... */
 
 typedef struct lgp_code_s lgp_code_t;   /* one function, decoded */
 
 lgp_code_t *lgp__code_new(void);
 void lgp__code_free(lgp_code_t *code);
+/* Calls to functions that never return end their path (NULL: none known). */
+void lgp__code_set_noreturn(lgp_code_t *code, lgp_noreturn_t *noreturn);
 /* Decodes the function func; false if its bytes are not in the file. */
 bool lgp__code_decode(lgp_code_t *code, const lgp_elf_t *elf, const lgp_func_t *func);
 /* Index of the instruction at addr, or -1 when addr is not a boundary. */
 long lgp__code_index(const lgp_code_t *code, uint64_t addr);
 unsigned lgp__code_length(const lgp_code_t *code, long index);
+uint32_t lgp__code_offset(const lgp_code_t *code, long index);   /* from the start */
 bool lgp__code_has_indirect_jump(const lgp_code_t *code);
 /* The value register reg holds when instruction index starts, the same on
  * every path that reaches it, or unknown. */
 lgp_value_t lgp__code_trace(lgp_code_t *code, long index, unsigned reg);
+/* The call whose result the function returns on every path that returns
+ * a pointer (NULL aside), as an instruction index; -1 when there is none
+ * or the function may leave by a tail call or an indirect jump. */
+long lgp__code_returned_call(lgp_code_t *code);
+/* How far above the return address pushed by the call at index the
+ * function's own return address lies, the same on every path; -1 if the
+ * stack pointer is not followed there. */
+long lgp__code_frame(lgp_code_t *code, long index);
 
 /* ---- DWARF (dwarf.c, or dwarf_none.c when built without it) ------------- */
 
@@ -226,6 +250,9 @@ typedef struct lgp_raw_s {
     bool        tail;
     bool        jump_table;    /* the function has indirect jumps */
     lgp_value_t arg[2];        /* for the target's register factors */
+    uint32_t    wrapper;       /* the allocation a wrapper returns: the wrapper's
+                                  target index plus one; 0 for any other */
+    int32_t     frame;         /* then: its return address' distance, or -1 */
 } lgp_raw_t;
 
 typedef struct lgp_raws_s {

@@ -43,6 +43,12 @@ typedef struct lgp_site_s {
     float       confidence;  /* 0 when the size is unknown */
     uint8_t     evidence;    /* lgp_evidence_t */
     uint8_t     via;         /* lgp_via_t */
+    int32_t     frame;       /* the allocation a wrapper returns: how far above
+                                this call's return address (on the stack) the
+                                wrapper's own lies; -1 if not known; 0 for any
+                                other site */
+    uint64_t    wrapper;     /* then: the wrapper's entry (link-time) */
+    uint64_t    target;      /* the callee's entry (link-time); 0 through a GOT slot */
 } lgp_site_t;
 
 /* Counters and costs of one analysis, for the reports and the benchmark. */

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "patch.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,11 +70,74 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
     return n;
 }
 
-/* For the statistics: the size a return address predicts. */
+/* ---- the statistics' lookup --------------------------------------------- */
+
+#define LGP_WRAP_DEPTH  4    /* a wrapper of a wrapper ... as the scan's rounds */
+#define LGP_STACK_WORDS 64   /* from the lookup's frame up to the allocator's caller */
+
+/* The site that called the wrapper whose allocation pushed its return
+ * address at `slot`: the wrapper's own return address lies `frame` bytes
+ * above (the analysis followed the stack pointer there).  It must be a
+ * call of that wrapper, or `slot` was another copy of the value. */
+static const lgp_site_t *wrapper_caller(const lgp_table_t *t, const lgp_site_t *site,
+                                        const uintptr_t *slot)
+{
+    for (int depth = 0; depth < LGP_WRAP_DEPTH && site->frame > 0; depth++) {
+        slot += site->frame / (int32_t)sizeof *slot;
+        const lgp_site_t *caller = lgp_table_find(t, *slot);
+        if (!caller || caller->target != site->wrapper)
+            return NULL;
+        if (routed(caller) || caller->frame == 0)
+            return caller;
+        site = caller;      /* the wrapper's call of another wrapper */
+    }
+    return NULL;
+}
+
+/* Where the allocator's caller's return address lies above this frame:
+ * the allocator's frames on the way here are the same at every call, so
+ * once found, only that word is read. */
+static _Atomic long return_word = -1;
+
+/* The allocator met ret, the allocation a wrapper returns: the return
+ * address it pushed lies a few frames above this one (the allocator's
+ * own, up to its entry), where the words are read.  Copies of ret that
+ * the allocator keeps on its way come first; the wrapper's caller, a call
+ * of that very wrapper, tells the real one. */
+__attribute__((noinline, no_sanitize_address))
+static const lgp_site_t *through_wrappers(const lgp_table_t *t, const lgp_site_t *site,
+                                          uintptr_t ret)
+{
+    const uintptr_t *sp = __builtin_frame_address(0);
+    long known = atomic_load_explicit(&return_word, memory_order_relaxed);
+    if (known >= 0)
+        return sp[known] == ret ? wrapper_caller(t, site, &sp[known]) : NULL;
+    for (long i = 0; i < LGP_STACK_WORDS; i++) {
+        if (sp[i] != ret)
+            continue;
+        const lgp_site_t *caller = wrapper_caller(t, site, &sp[i]);
+        if (caller) {
+            atomic_store_explicit(&return_word, i, memory_order_relaxed);
+            return caller;
+        }
+    }
+    return NULL;
+}
+
+/* For the statistics: the size a return address predicts.  A site that
+ * calls a wrapper is checked through the wrapper's allocation. */
 static size_t lookup(uintptr_t ret)
 {
-    const lgp_site_t *site = lgp_table_find(lgp_self_table(), ret);
-    return site && site->via != LGP_VIA_WRAPPER && routed(site) ? (size_t)site->size : LG_ROUTE_NONE;
+    const lgp_table_t *t = lgp_self_table();
+    const lgp_site_t *site = lgp_table_find(t, ret);
+    if (site && site->frame > 0) {
+        const lgp_site_t *caller = through_wrappers(t, site, ret);
+        if (caller && routed(caller))
+            return (size_t)caller->size;
+    }
+    if (site && site->via == LGP_VIA_WRAPPER)
+        site = NULL;        /* the allocator never sees it: a wrapper's callers */
+    return site && routed(site) ? (size_t)site->size : LG_ROUTE_NONE;
 }
 
 void lgp__route(const lgp_table_t *table)

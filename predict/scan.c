@@ -260,7 +260,7 @@ static bool same_spec(const lgp_spec_t *a, const lgp_spec_t *b)
     for (unsigned i = 0; i < a->count; i++) {
         const lgp_factor_t *x = &a->factor[i], *y = &b->factor[i];
         if (x->kind != y->kind || (x->kind == LGP_FACTOR_REG && (x->reg != y->reg || x->ext != y->ext))
-            || (x->kind == LGP_FACTOR_CONST && x->value != y->value))
+            || x->value != y->value)
             return false;
     }
     return true;
@@ -287,21 +287,93 @@ static float spec_confidence(const lgp_spec_t *s)
     return c;
 }
 
-/* One function's raw sites [from, to): a forwarder if it tail-calls a
- * target (the spec of its tail calls, unknown where they differ), else a
- * wrapper if all its pass-through calls agree. */
-static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, const lgp_raw_t *from,
-                  const lgp_raw_t *to, const lgp_evidence_src_t *dwarf, unsigned round,
-                  lgp_costs_t *costs)
+/* The site of the one allocation a function returns (every path that
+ * returns a pointer returns that call's result), when its size passes the
+ * function's arguments through, possibly plus a constant; NULL if none.
+ * A function that allocates a header and a buffer of its argument's size
+ * returns the header: it is no wrapper for that size. */
+static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t *targets,
+                                      lgp_raw_t *from, lgp_raw_t *to,
+                                      const lgp_evidence_src_t *dwarf, lgp_code_t *code,
+                                      bool any_size, int32_t *frame)
 {
     const lgp_func_t *f = &elf->funcs[from->func];
-    if (lgp__targets_has(targets, f->start, false))
+    bool any = any_size;
+    for (const lgp_raw_t *r = from; r < to && !any; r++) {
+        lgp_spec_t s = lgp__evaluate(r, &targets->items[r->target], dwarf);
+        any = !r->tail && passes_through(&s);
+    }
+    if (!any)
+        return NULL;        /* most functions: no call passes an argument through */
+    if (!lgp__code_decode(code, elf, f))
+        return NULL;
+    long k = lgp__code_returned_call(code);
+    if (k < 0)
+        return NULL;
+    uint64_t ret = f->start + (uint64_t)lgp__code_offset(code, k) + lgp__code_length(code, k);
+    for (lgp_raw_t *r = from; r < to; r++) {
+        if (r->tail || r->ret != ret)
+            continue;
+        lgp_spec_t s = lgp__evaluate(r, &targets->items[r->target], dwarf);
+        if (!any_size && !passes_through(&s))
+            return NULL;
+        long d = lgp__code_frame(code, k);
+        *frame = d >= 0 && d < INT32_MAX ? (int32_t)d : -1;
+        return r;
+    }
+    return NULL;
+}
+
+/* A named function seen to allocate its argument plus a constant (a
+ * header): its callers' sizes get the constant too. */
+static void named_constant(lgp_target_t *t, lgp_spec_t seen)
+{
+    lgp_factor_t *f = &t->spec.factor[0];
+    if (t->spec.count == 1 && seen.count == 1 && seen.factor[0].kind == LGP_FACTOR_REG
+        && seen.factor[0].reg == f->reg && seen.factor[0].ext == LGP_EXT_NONE)
+        f->value = seen.factor[0].value;
+}
+
+/* One function's raw sites [from, to): a forwarder if it tail-calls a
+ * target (the spec of its tail calls, unknown where they differ), else a
+ * wrapper if the allocation it returns passes its arguments through. */
+static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
+                  lgp_raw_t *to, const lgp_evidence_src_t *dwarf, unsigned round,
+                  lgp_code_t *code, lgp_costs_t *costs)
+{
+    const lgp_func_t *f = &elf->funcs[from->func];
+    long known = lgp__targets_index(targets, f->start, false);
+    if (known >= 0) {
+        /* a function the user named keeps the size the user gave; the
+         * allocation it returns, when there is one, lets the run-time check
+         * compare that size with the real request */
+        lgp_target_t *t = &targets->items[known];
+        if (t->named && !t->checked) {
+            int32_t frame = -1;
+            lgp_raw_t *r = returned_allocation(elf, targets, from, to, dwarf, code, true, &frame);
+            if (r) {
+                r->wrapper = (uint32_t)known + 1;
+                r->frame = frame;
+                t->checked = true;
+                named_constant(t, lgp__evaluate(r, &targets->items[r->target], dwarf));
+            }
+        }
         return 0;
+    }
     lgp_spec_t spec = { .count = 0 };
     uint8_t via = LGP_VIA_WRAPPER;
     bool tail = false, conflict = false;
     for (const lgp_raw_t *r = from; r < to; r++)
         tail |= r->tail;
+    lgp_raw_t *returned = NULL;
+    int32_t frame = -1;
+    if (!tail) {
+        returned = returned_allocation(elf, targets, from, to, dwarf, code, false, &frame);
+        if (!returned)
+            return 0;
+        from = returned;
+        to = returned + 1;
+    }
     for (const lgp_raw_t *r = from; r < to; r++) {
         if (r->tail != tail)
             continue;
@@ -326,17 +398,22 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, const lgp_raw_t 
         .confidence = spec_confidence(&spec), .spec = spec, .name = f->name,
     };
     costs->wrappers++;
+    if (returned) {
+        returned->wrapper = (uint32_t)targets->count + 1;
+        returned->frame = frame;
+    }
     return lgp__targets_add(targets, &derived);
 }
 
-static int derive_all(const lgp_elf_t *elf, lgp_targets_t *targets, const lgp_raws_t *raws,
+static int derive_all(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raws_t *raws,
                       size_t first, const lgp_evidence_src_t *dwarf, unsigned round,
-                      lgp_costs_t *costs)
+                      lgp_code_t *code, lgp_costs_t *costs)
 {
     for (size_t i = first, j; i < raws->count; i = j) {
         for (j = i + 1; j < raws->count && raws->items[j].func == raws->items[i].func; j++)
             ;
-        if (derive(elf, targets, &raws->items[i], &raws->items[j], dwarf, round, costs) != 0)
+        if (derive(elf, targets, &raws->items[i], &raws->items[j], dwarf, round, code,
+                   costs) != 0)
             return -1;
     }
     return 0;
@@ -348,6 +425,9 @@ int lgp__scan(const lgp_elf_t *elf, lgp_targets_t *targets, const lgp_evidence_s
     lgp_code_t *code = lgp__code_new();
     if (!code)
         return -1;
+    /* without it (out of memory) aborting paths merge as before */
+    lgp_noreturn_t *noreturn = lgp__noreturn_new(elf);
+    lgp__code_set_noreturn(code, noreturn);
     int rc = 0;
     for (unsigned round = 0; round < MAX_ROUNDS && rc == 0; round++) {
         bool any = false;
@@ -367,12 +447,13 @@ int lgp__scan(const lgp_elf_t *elf, lgp_targets_t *targets, const lgp_evidence_s
         if (rc == 0)
             rc = confirm_hits(elf, targets, &hits, code, raws, costs);
         if (rc == 0 && round + 1 < MAX_ROUNDS)
-            rc = derive_all(elf, targets, raws, first, dwarf, round + 1, costs);
+            rc = derive_all(elf, targets, raws, first, dwarf, round + 1, code, costs);
         if (round == 0)
             costs->text_bytes = bytes;
         tset_free(&set);
         free(hits.items);
     }
     lgp__code_free(code);
+    lgp__noreturn_free(noreturn);
     return rc;
 }

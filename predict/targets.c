@@ -51,12 +51,17 @@ bool lgp__reg_is_caller_saved(unsigned reg)
 
 /* ---- the set ------------------------------------------------------------ */
 
-bool lgp__targets_has(const lgp_targets_t *t, uint64_t addr, bool is_slot)
+long lgp__targets_index(const lgp_targets_t *t, uint64_t addr, bool is_slot)
 {
     for (size_t i = 0; i < t->count; i++)
         if (t->items[i].addr == addr && t->items[i].is_slot == is_slot)
-            return true;
-    return false;
+            return (long)i;
+    return -1;
+}
+
+bool lgp__targets_has(const lgp_targets_t *t, uint64_t addr, bool is_slot)
+{
+    return lgp__targets_index(t, addr, is_slot) >= 0;
 }
 
 int lgp__targets_add(lgp_targets_t *t, const lgp_target_t *target)
@@ -89,7 +94,7 @@ static void add_entry(find_ctx_t *c, const Elf64_Sym *sym, const lgp_wanted_t *w
 {
     lgp_target_t t = {
         .addr = sym->st_value, .via = w->via, .confidence = 1.0f, .spec = w->spec,
-        .name = w->callee,
+        .name = w->callee, .named = w->via == LGP_VIA_WRAPPER,
     };
     if (lgp__targets_add(c->targets, &t) != 0)
         c->failed = true;

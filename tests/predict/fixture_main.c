@@ -2,7 +2,7 @@
  *
  *   fixture --record   runs every site three times (three run-time sizes,
  *                      three branch choices) and prints what the allocator
- *                      saw: "SITE KIND RA SIZE WRAP_RA" per allocation
+ *                      saw: "SITE KIND RA SIZE WRAP_RA FRAME" per allocation
  *   fixture --table    prints the table the program built for itself, as
  *                      lgmalloc-scan --json does (run it with
  *                      LGMALLOC_PREDICT_SYNC=1 or it waits for the thread) */
@@ -40,8 +40,8 @@ static int record(void)
     }
     for (size_t i = 0; i < lgfx_record_count; i++) {
         const lgfx_record_t *r = &lgfx_records[i];
-        printf("%d %c %" PRIx64 " %" PRIu64 " %" PRIx64 "\n", r->site, lgfx_kinds[r->site],
-               r->ra, r->size, r->wrap_ra);
+        printf("%d %c %" PRIx64 " %" PRIu64 " %" PRIx64 " %" PRIu32 "\n", r->site,
+               lgfx_kinds[r->site], r->ra, r->size, r->wrap_ra, r->frame);
     }
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -89,6 +89,76 @@ def wrapper_sites():
                '    return arena ? NULL : malloc(n | 1);\n}')
     for n in SIZES[:12]:
         site('n', f'lgfx_keep(lgfx_pool_alloc({n + 2}));')
+    changing_wrappers()
+
+
+def changing_wrappers():
+    """Functions that look like wrappers and are not, or change the size
+    (issue 21): the first allocation after the site starts is its true
+    size, which is what the table must not contradict."""
+    wrap = '    lgfx_wrap_ra = __builtin_return_address(0);\n'
+    # Several allocations; the argument is only the last one's size, and
+    # the function returns the first (sed's allocmust).
+    out.append('struct lgfx_multi { void *a, *b; char *buf; };')
+    out.append('__attribute__((noinline)) struct lgfx_multi *lgfx_multi_new(size_t n)\n{\n'
+               + wrap +
+               '    struct lgfx_multi *m = malloc(sizeof *m);\n    if (!m)\n        return NULL;\n'
+               '    m->a = malloc(8);\n    m->b = malloc(16);\n    m->buf = malloc(n);\n'
+               '    return m;\n}')
+    out.append('static void lgfx_multi_free(struct lgfx_multi *m)\n{\n    if (m) {\n'
+               '        lgfx_keep(m->a);\n        lgfx_keep(m->b);\n        lgfx_keep(m->buf);\n'
+               '    }\n    lgfx_keep(m);\n}')
+    # A status, not a pointer: the first request computed, the second the
+    # argument (xz's lzma_simple_coder_init).
+    out.append('__attribute__((noinline)) int lgfx_coder_init(void **out, size_t extra, '
+               'size_t n)\n{\n' + wrap +
+               '    char *c = malloc(64 + 2 * extra);\n    if (!c)\n        return 1;\n'
+               '    void *s = malloc(n);\n    if (!s) {\n        lgfx_keep(c);\n'
+               '        return 1;\n    }\n    out[0] = c;\n    out[1] = s;\n    return 0;\n}')
+    # A 24-byte header and a buffer of the argument's size, with and
+    # without abort() on failure.
+    out.append('struct lgfx_node { size_t cap, used; char *buf; };')
+    for name, fail in (('lgfx_node_new', '{\n        lgfx_keep(n);\n        return NULL;\n    }'),
+                       ('lgfx_node_new_abort', '\n        abort();')):
+        first_fail = 'return NULL;' if 'abort' not in fail else 'abort();'
+        out.append(f'__attribute__((noinline)) struct lgfx_node *{name}(size_t cap)\n{{\n'
+                   + wrap +
+                   f'    struct lgfx_node *n = malloc(sizeof *n);\n    if (!n)\n        {first_fail}\n'
+                   '    n->cap = cap;\n    n->used = 0;\n    n->buf = malloc(cap);\n'
+                   f'    if (!n->buf){fail}\n    return n;\n}}')
+    out.append('static void lgfx_node_free(struct lgfx_node *n)\n{\n    if (n)\n'
+               '        lgfx_keep(n->buf);\n    lgfx_keep(n);\n}')
+    # Rounds the size up to 8 (sqlite's ROUND8): not followed.
+    out.append('__attribute__((noinline)) void *lgfx_round_alloc(size_t n)\n{\n' + wrap +
+               '    return malloc((n + 7) & ~(size_t)7);\n}')
+    for i, n in enumerate(SIZES[:8]):
+        site('m', f'lgfx_multi_free(lgfx_multi_new({n + 3}));')
+        site('m', f'void *q[2]; if (lgfx_coder_init(q, {i + 5}, {n + 1}) == 0) '
+                  f'{{ lgfx_keep(q[0]); lgfx_keep(q[1]); }}')
+        site('m', f'lgfx_node_free(lgfx_node_new({2100 + n}));')
+        site('m', f'lgfx_node_free(lgfx_node_new_abort({2100 + n}));')
+        site('m', f'lgfx_keep(lgfx_round_alloc({8 * n + 1 + i % 7}));')
+    # Wrappers that are wrappers: a constant added (a header before the
+    # block), and the same allocation with and without abort() on its
+    # failure paths, whose call sites must get the same confidence.
+    out.append('volatile int lgfx_count;')
+    out.append('__attribute__((noinline)) void *lgfx_header_alloc(size_t n)\n{\n' + wrap +
+               '    char *p = malloc(n + 16);\n    if (!p)\n        return NULL;\n'
+               '    lgfx_count++;\n    return p + 16;\n}')
+    out.append('static void lgfx_header_free(void *p)\n{\n'
+               '    lgfx_keep(p ? (char *)p - 16 : NULL);\n}')
+    out.append('__attribute__((noinline)) void *lgfx_plus_alloc(size_t n)\n{\n' + wrap +
+               '    void *p = malloc(n + 16);\n    lgfx_count++;\n    return p;\n}')
+    out.append('__attribute__((noinline)) void *lgfx_guard_plain(size_t n)\n{\n' + wrap +
+               '    void *p = malloc(n);\n    lgfx_count++;\n    return p;\n}')
+    out.append('__attribute__((noinline)) void *lgfx_guard_abort(size_t n)\n{\n' + wrap +
+               '    if (n > ((size_t)1 << 40))\n        abort();\n    void *p = malloc(n);\n'
+               '    if (!p)\n        abort();\n    lgfx_count++;\n    return p;\n}')
+    for n in SIZES[:10]:
+        site('w', f'lgfx_header_free(lgfx_header_alloc({n + 2}));')
+        site('w', f'lgfx_keep(lgfx_plus_alloc({n + 4}));')
+        site('w', f'lgfx_keep(lgfx_guard_plain({n + 6}));')
+        site('w', f'lgfx_keep(lgfx_guard_abort({n + 6}));')
     for n in SIZES[:12]:
         site('n', f'lgfx_keep(lgfx_arena_alloc(NULL, {2 * n + 1}));')
 

@@ -157,6 +157,88 @@ Test(prediction, no_wrong_prediction_at_confidence_one_half)
     expect_right(groups.wrapped, groups.nwrapped);
 }
 
+/* The sites that call a function of the fixture, by its name. */
+static bool calls(const lgp_site_t *s, const char *callee)
+{
+    return s && s->callee && strcmp(s->callee, callee) == 0;
+}
+
+/* A function that allocates a header and a buffer of its argument's size,
+ * allocates more than once, returns a status, or rounds the size is no
+ * wrapper for its argument: the sites calling it predict nothing. */
+Test(prediction, functions_that_allocate_more_or_change_the_size_are_no_wrappers)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.nwrapped; i++) {
+        const lgfx_group_t *g = &groups.wrapped[i];
+        if (!only(g, 'm'))
+            continue;
+        n++;
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        cr_expect(!predicts(s), "0x%llx (calls %s) predicted %llu at %.2f, first request %llu",
+                  (unsigned long long)g->ra, s && s->callee ? s->callee : "?",
+                  (unsigned long long)(s ? s->size : 0), s ? (double)s->confidence : 0.0,
+                  (unsigned long long)g->min);
+    }
+    cr_assert_geq(n, 40);
+}
+
+/* malloc(n + 16), returning the block or the block past a header: a
+ * wrapper whose size is its argument plus 16. */
+Test(prediction, resolves_wrappers_that_add_a_constant)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.nwrapped; i++) {
+        const lgfx_group_t *g = &groups.wrapped[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (!calls(s, "lgfx_header_alloc") && !calls(s, "lgfx_plus_alloc"))
+            continue;
+        n++;
+        cr_expect(predicts(s) && s->size == g->min, "0x%llx (calls %s): %llu at %.2f, saw %llu",
+                  (unsigned long long)g->ra, s->callee, (unsigned long long)s->size,
+                  (double)s->confidence, (unsigned long long)g->min);
+    }
+    cr_assert_eq(n, 20, "%zu sites call the wrappers that add a constant", n);
+}
+
+/* The allocation a wrapper returns knows where the wrapper's return
+ * address lies above its own on the stack (the run-time check reads it
+ * there): as the recording allocator found it. */
+Test(prediction, a_wrappers_allocation_knows_where_its_callers_return_address_is)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.ndirect; i++) {
+        const lgfx_group_t *g = &groups.direct[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (!s || s->frame == 0 || g->frame == 0)
+            continue;       /* no wrapper, or one the fixture does not mark */
+        n++;
+        cr_expect(s->frame == -1 || (uint32_t)s->frame == g->frame,
+                  "0x%llx in %s: frame %d, the stack says %u", (unsigned long long)g->ra,
+                  s->function ? s->function : "?", s->frame, g->frame);
+        cr_expect_neq(s->frame, -1, "0x%llx in %s: frame unknown", (unsigned long long)g->ra,
+                      s->function ? s->function : "?");
+    }
+    cr_assert_geq(n, 6, "%zu wrappers' allocations", n);
+}
+
+/* The same wrapper with abort() on its failure paths: its sites get the
+ * confidence of the one without. */
+Test(prediction, abort_on_a_failure_path_does_not_lower_confidence)
+{
+    float plain = 2.0f, aborting = 2.0f;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *s = &table->sites[i];
+        if (calls(s, "lgfx_guard_plain") && s->confidence < plain)
+            plain = s->confidence;
+        if (calls(s, "lgfx_guard_abort") && s->confidence < aborting)
+            aborting = s->confidence;
+    }
+    cr_assert(plain <= 1.0f && aborting <= 1.0f, "no site calls the guard wrappers");
+    cr_expect_geq(aborting, plain, "with abort(): %.2f, without: %.2f", (double)aborting,
+                  (double)plain);
+}
+
 /* The analysis allocates through pointers it cannot see through
  * (predict/alloc.c): its own calls, linked into every program, are no
  * sites of the program's table. */
@@ -426,6 +508,7 @@ Test(prediction, no_wrong_prediction_in_a_stripped_program)
     lgp_table_t *full = table;
     table = stripped;
     expect_right(groups.direct, groups.ndirect);
+    expect_right(groups.wrapped, groups.nwrapped);
     table = full;
     lgp_table_free(stripped);
 }

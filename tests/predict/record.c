@@ -37,8 +37,22 @@ void lgfx_record_start(void)
     lgfx_record_count = 0;
 }
 
-/* Only the first allocation after a site starts is the site's. */
-static void record(void *ra, size_t size)
+/* Where the wrapper's return address lies above the slot of the return
+ * address the allocator sees: what the analysis computes as a wrapper's
+ * frame.  The first word above that holds it. */
+static uint32_t frame_of(const uintptr_t *slot, void *ra, void *wrap)
+{
+    if (!wrap || wrap == ra || *slot != (uintptr_t)ra)
+        return 0;          /* a tail call: the wrapper's return address is ra */
+    for (uint32_t k = 1; k < 64; k++)
+        if (slot[k] == (uintptr_t)wrap)
+            return k * (uint32_t)sizeof *slot;
+    return 0;
+}
+
+/* Only the first allocation after a site starts is the site's.  slot:
+ * where ra lies on the stack. */
+static void record(void *ra, const uintptr_t *slot, size_t size)
 {
     if (lgfx_site < 0 || lgfx_record_count == LGFX_MAX_RECORDS)
         return;
@@ -47,12 +61,14 @@ static void record(void *ra, size_t size)
         .site = lgfx_site, .size = size,
         .ra = (uint64_t)((uintptr_t)ra - bias),
         .wrap_ra = wrap ? (uint64_t)((uintptr_t)wrap - bias) : 0,
+        .frame = frame_of(slot, ra, wrap),
     };
     lgfx_site = -1;
     lgfx_wrap_ra = NULL;
 }
 
-#define RA __builtin_return_address(0)
+/* the return address, and its slot: just above the frame pointer */
+#define RA __builtin_return_address(0), (const uintptr_t *)__builtin_frame_address(0) + 1
 
 void *__wrap_malloc(size_t n) { record(RA, n); return __real_malloc(n); }
 void *__wrap_calloc(size_t n, size_t m) { record(RA, n * m); return __real_calloc(n, m); }

@@ -13,6 +13,8 @@ typedef struct lgfx_record_s {
     uint64_t size;
     uint64_t ra;        /* link-time return address seen by the allocator */
     uint64_t wrap_ra;   /* link-time return address into the site, for wrappers */
+    uint32_t frame;     /* then: how far above ra's slot on the stack wrap_ra's
+                           lies (0: not found) */
 } lgfx_record_t;
 
 extern lgfx_record_t lgfx_records[LGFX_MAX_RECORDS];

@@ -33,7 +33,8 @@ char *lgfx_run(const char *command)
     return out;
 }
 
-static bool add(lgfx_group_t **groups, size_t *n, uint64_t ra, uint64_t size, char kind)
+static bool add(lgfx_group_t **groups, size_t *n, uint64_t ra, uint64_t size, char kind,
+                uint32_t frame)
 {
     for (size_t i = 0; i < *n; i++) {
         lgfx_group_t *g = &(*groups)[i];
@@ -41,13 +42,15 @@ static bool add(lgfx_group_t **groups, size_t *n, uint64_t ra, uint64_t size, ch
             g->min = size < g->min ? size : g->min;
             g->max = size > g->max ? size : g->max;
             g->kinds |= LGFX_KIND(kind);
+            if (g->frame == 0)
+                g->frame = frame;
             return true;
         }
     }
     lgfx_group_t *more = realloc(*groups, (*n + 1) * sizeof *more);
     if (!more)
         return false;
-    more[*n] = (lgfx_group_t){ ra, size, size, LGFX_KIND(kind) };
+    more[*n] = (lgfx_group_t){ ra, size, size, LGFX_KIND(kind), frame };
     *groups = more;
     (*n)++;
     return true;
@@ -68,13 +71,14 @@ bool lgfx_groups_load(const char *fixture, lgfx_groups_t *g)
     int site, used;
     char kind;
     uint64_t ra, size, wrap;
+    uint32_t frame;
     for (const char *p = out;
-         ok && sscanf(p, "%d %c %" SCNx64 " %" SCNu64 " %" SCNx64 "%n", &site, &kind, &ra, &size,
-                      &wrap, &used) == 5;
+         ok && sscanf(p, "%d %c %" SCNx64 " %" SCNu64 " %" SCNx64 " %" SCNu32 "%n", &site, &kind,
+                      &ra, &size, &wrap, &frame, &used) == 6;
          p += used) {
-        ok = add(&g->direct, &g->ndirect, ra, size, kind);
+        ok = add(&g->direct, &g->ndirect, ra, size, kind, frame);
         if (ok && wrap)
-            ok = add(&g->wrapped, &g->nwrapped, wrap, size, kind);
+            ok = add(&g->wrapped, &g->nwrapped, wrap, size, kind, 0);
     }
     free(out);
     return ok && g->ndirect > 0;

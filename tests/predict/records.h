@@ -12,6 +12,8 @@ typedef struct lgfx_group_s {
     uint64_t ra;
     uint64_t min, max;    /* request sizes seen there */
     unsigned kinds;       /* bit (kind - 'a') for each kind of site seen */
+    uint32_t frame;       /* direct: where the wrapper's return address lay
+                             above this one's on the stack (0: not seen) */
 } lgfx_group_t;
 
 typedef struct lgfx_groups_s {

@@ -1,0 +1,104 @@
+/* The run-time check of the sites that call a wrapper (predict/route.c):
+ * with LGMALLOC_STATS=1, the allocation a wrapper returns is compared with
+ * the size its caller's site predicts, found on the stack above the
+ * allocator, and counted as a hit or a miss like a direct site's.
+ *
+ * Run with LGMALLOC_STATS=1 LGMALLOC_PREDICT_SYNC=1
+ * LGMALLOC_ALLOC_FUNCS=doubling_alloc,header_named (tests/predict/meson.build). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "lgmalloc.h"
+#include "lgmalloc_predict.h"
+
+#define CALLS 1000
+
+volatile int wrapped_count;
+
+/* Wrappers the analysis finds: the size, and the size plus 16. */
+__attribute__((noinline)) void *wrapped_alloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        abort();
+    wrapped_count++;
+    return p;
+}
+
+__attribute__((noinline)) void *wrapped_plus(size_t n)
+{
+    void *p = malloc(n + 16);
+    wrapped_count++;
+    return p;
+}
+
+/* Named by the user as taking its size in its argument, and wrong about
+ * it: it asks for twice as much. */
+__attribute__((noinline)) void *doubling_alloc(size_t n)
+{
+    void *p = malloc(2 * n);
+    wrapped_count++;
+    return p;
+}
+
+/* Named by the user, and seen to add a header of 32 bytes. */
+__attribute__((noinline)) void *header_named(size_t n)
+{
+    void *p = malloc(n + 32);
+    wrapped_count++;
+    return p;
+}
+
+/* A call, not a tail call: the site is the call into the wrapper. */
+#define SITE(name, call)                                                \
+    __attribute__((noinline)) static void *name(void)                   \
+    {                                                                   \
+        void *p = call;                                                 \
+        __asm__ volatile("" : : "r"(p) : "memory");                     \
+        return p;                                                       \
+    }
+
+SITE(site_wrapped, wrapped_alloc(136))
+SITE(site_plus, wrapped_plus(100))
+SITE(site_doubling, doubling_alloc(200))
+SITE(site_header_named, header_named(100))
+
+static lg_predict_stats_t run(void *(*site)(void))
+{
+    cr_assert(lg_stats_enabled(), "run with LGMALLOC_STATS=1");
+    cr_assert_not_null(lgp_self_wait(), "no prediction table");
+    lg_predict_stats_t before, after;
+    lg_predict_stats_get(&before);
+    for (int i = 0; i < CALLS; i++)
+        free(site());
+    lg_predict_stats_get(&after);
+    return (lg_predict_stats_t){ .hits = after.hits - before.hits,
+                                 .misses = after.misses - before.misses };
+}
+
+Test(wrapped, allocations_through_a_wrapper_are_checked_against_its_callers_site)
+{
+    lg_predict_stats_t d = run(site_wrapped);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, a_wrapper_that_adds_a_constant_is_checked_with_it)
+{
+    lg_predict_stats_t d = run(site_plus);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, a_named_function_that_changes_the_size_counts_misses)
+{
+    lg_predict_stats_t d = run(site_doubling);
+    cr_expect_geq(d.misses, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+}
+
+Test(wrapped, a_named_function_seen_to_add_a_constant_predicts_it)
+{
+    lg_predict_stats_t d = run(site_header_named);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
