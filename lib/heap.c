@@ -164,11 +164,11 @@ static void heap_thread_exit(void *arg)
     lg__unlock();
 }
 
-/* In a forked child only the forking thread runs, and glibc gives the
- * stacks, so the thread ids, of the others to the child's new threads: no
- * segment may go on naming them.  Their heaps are left as at thread exit,
- * their segments abandoned for the child's threads to adopt.  (The
- * child's lock is fresh; no other thread can take it.) */
+/* In a forked child only the forking thread runs.  The others may have
+ * been inside their heaps' slow paths at the fork, so their segments are
+ * left behind, never adopted (lg__segment_orphan_all), and their heap
+ * structs go back to the pool.  (The child's lock is fresh; no other
+ * thread can take it.) */
 void lg__heap_after_fork(void)
 {
     lg_heap_t *heap = heaps_in_use;
@@ -179,7 +179,7 @@ void lg__heap_after_fork(void)
             lg_page_t *page = atomic_exchange_explicit(&heap->xpages, NULL, memory_order_relaxed);
             for (; page && page != LG_XPAGES_CLOSED; page = atomic_load_explicit(&page->xnext, memory_order_relaxed))
                 atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_relaxed);
-            lg__segment_abandon_all(heap);
+            lg__segment_orphan_all(heap);
             heap_struct_release(heap);
         }
         heap = next;

@@ -87,6 +87,9 @@ void lg__limit_init(void);
  * both count. */
 extern bool lg__stats_on;
 #define LG_OWNER_COUNTED ((uintptr_t)1)
+/* The owner of a segment left behind in a fork's child: no thread id (they
+ * are aligned), with LG_OWNER_COUNTED or without. */
+#define LG_OWNER_NONE    ((uintptr_t)2)
 void lg__stats_init(void);
 void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret);
 void lg__stats_free(const lg_page_t *page);
@@ -113,6 +116,7 @@ void       lg__segment_purge(lg_heap_t *heap);      /* every free slice, now */
 void       lg__segment_tick(lg_heap_t *heap);       /* the purge tick, if due */
 unsigned   lg__segment_set_purge_delay(lg_heap_t *heap, unsigned ms); /* the old delay */
 void       lg__segment_abandon_all(lg_heap_t *heap);
+void       lg__segment_orphan_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);
 bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
 void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);

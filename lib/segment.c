@@ -461,6 +461,27 @@ void lg__segment_abandon_all(lg_heap_t *heap)
     heap->dirty_slices = 0;
 }
 
+/* In a child after fork: the segments of a thread that does not exist in
+ * it.  That thread may have been anywhere in its own heap's slow path at
+ * the fork (a page half made, a segment half linked): nothing in them can
+ * be trusted but the mappings, so they are never adopted, only left
+ * behind for the child's life.  No thread of the child may take their
+ * pages for its own (glibc hands the dead threads' stacks, so their thread
+ * ids, to the child's new threads), so every page descriptor is given an
+ * owner no thread has, whether the page is in use or not; blocks freed
+ * into them go to their remote lists, which are atomic. */
+void lg__segment_orphan_all(lg_heap_t *heap)
+{
+    for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
+        for (unsigned i = 0; i < LG_SLICES; i++)
+            seg->pages[i].owner = LG_OWNER_NONE;
+        seg->owner = LG_OWNER_NONE;
+        atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+    }
+    heap->segments = NULL;
+    heap->dirty_slices = 0;
+}
+
 /* Makes a segment taken off the abandoned list the heap's: its pages are
  * counted again and join the heap's queues; empty ones are retired (and
  * the segment released if all are). */
