@@ -119,6 +119,8 @@ void       lg__segment_abandon_all(lg_heap_t *heap);
 void       lg__segment_orphan_all(lg_heap_t *heap);
 bool       lg__segment_adopt_one(lg_heap_t *heap);
 bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
+lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t *closed);
+void       lg__segment_service(void);   /* abandoned segments freed into, if due */
 void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);
 void       lg__segment_release(lg_segment_t *seg);
 void       lg__segment_cache_clear(void);

@@ -7,6 +7,10 @@
 
 #include <errno.h>
 
+/* A thread that needed a new page within this adopts the abandoned
+ * segments it frees into. */
+#define LG_ADOPT_WINDOW_MS 10
+
 static bool page_has_room(const lg_page_t *page)
 {
     return page->free != NULL || page->bump < page->end;
@@ -192,43 +196,49 @@ void lg__page_adopt(lg_heap_t *heap, lg_page_t *page)
 
 /* ---- remote frees --------------------------------------------------- */
 
-static void heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
+/* Pushes page on the heap's list of full pages freed into; false if the
+ * heap's thread is exiting (the list is closed). */
+static bool heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
 {
     lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
     do {
-        if (head == LG_XPAGES_CLOSED) {
-            /* the heap's thread is exiting: whoever adopts the segment scans it */
-            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
-            return;
-        }
+        if (head == LG_XPAGES_CLOSED)
+            return false;
         atomic_store_explicit(&page->xnext, head, memory_order_relaxed);
     } while (!atomic_compare_exchange_weak_explicit(&heap->xpages, &head, page,
                                                     memory_order_release, memory_order_relaxed));
+    return true;
 }
 
 /* Tells the segment's owner that a full page got a block.  A segment with
- * no owner (its thread exited) is adopted by the thread freeing into it;
- * if another thread adopted it first, that one is told. */
+ * no owner (its thread exited) is adopted by the thread freeing into it if
+ * that thread needed a new page within a purge delay: it will use the
+ * memory.  Any other thread leaves it marked for a service (segment.c):
+ * a thread that only freed adopted every segment it freed into and held
+ * them, its pages gathering the blocks that other threads freed into
+ * them, for good (the main thread of a program whose workers hand blocks
+ * to later workers held hundreds of megabytes). */
 static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 {
     lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
     if (!owner) {
         lg_heap_t *heap = lg__heap;
-        if (heap == &lg__heap_empty)
-            heap = lg__heap_init_thread();
-        if (heap && lg__segment_claim(heap, seg)) {
+        if (heap != &lg__heap_empty && lg__os_now_ms() < heap->paged_ms + LG_ADOPT_WINDOW_MS
+            && lg__segment_claim(heap, seg)) {
             atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
             lg__segment_adopt(heap, seg);
             return;
         }
         owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+    }
+    while (!owner || !heap_push_xpage(owner, page)) {
+        /* no owner, or an exiting one: settled under the lock */
+        owner = lg__segment_freed_into(seg, page, owner);
         if (!owner) {
-            /* abandoned again, or no heap here: the next adopter scans it */
-            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+            lg__segment_service();
             return;
         }
     }
-    heap_push_xpage(owner, page);
 }
 
 void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)

@@ -24,6 +24,7 @@
 #define LG_DIRTY_MAX 128     /* 8 MiB */
 #define LG_PURGE_BATCH 4     /* 256 KiB: fewer calls to the OS */
 #define LG_UNOWNED_SLICES 16 /* free slices kept resident in segments no heap owns (1 MiB) */
+#define LG_UNOWNED_MAX LG_DIRTY_MAX /* and up to this for UNOWNED_DELAY_MS */
 #define LG_SEGMENT_CACHE 4   /* empty segments kept mapped for reuse */
 /* Slice 0 is the header.  Secure builds keep the last slice inaccessible,
  * and the last OS page of the header's: guards around the pages. */
@@ -52,8 +53,16 @@ static unsigned cached;                  /* under lg__lock */
 /* Resident free slices of the segments no heap owns (cached or abandoned),
  * under lg__lock: up to LG_UNOWNED_SLICES of them are kept, so a thread that
  * starts as another exits finds its pages resident (20,000 short-lived
- * threads: 120,000 page faults when every exit purged). */
+ * threads: 120,000 page faults when every exit purged).  Up to
+ * LG_UNOWNED_MAX are kept for as long as a heap keeps its own (two purge
+ * delays), then purged at the next purge tick of any heap: threads that
+ * hand their blocks to the next generation leave it megabytes at every
+ * exit, and purging them at once made the next one fault them in again.
+ * unowned_purge_due: when that purge is due, 0 if none is. */
 static unsigned unowned_dirty;
+static _Atomic(uint64_t) unowned_purge_due;
+#define UNOWNED_DELAY_MS (2 * lg__purge_delay_ms)
+static void unowned_age(uint64_t now);
 
 /* ---- the heap's list of segments -------------------------------------- */
 
@@ -165,6 +174,8 @@ void lg__segment_tick(lg_heap_t *heap)
 {
     uint64_t now = lg__os_now_ms();
     lg__huge_cache_age(now);
+    unowned_age(now);
+    lg__segment_service();
     if (heap->purge_due != 0 && now >= heap->purge_due)
         heap_purge(heap, now >= heap->dirtied_ms + heap->purge_delay_ms, now);
 }
@@ -221,18 +232,73 @@ static void segment_unmap(lg_segment_t *seg)
     lg__count_decommit(LG_SLICE_SIZE);
 }
 
-/* A segment leaving its heap keeps its resident free slices if the budget
- * of unowned_dirty allows, or is purged. */
-static void leave_heap_warm_or_purged(lg_segment_t *seg)
+/* A segment that no heap owns keeps its resident free slices if the
+ * budget of unowned_dirty allows, or is purged.  `counted`: how many of
+ * them unowned_dirty counts already (none for one leaving its heap). */
+static void unowned_warm_or_purged(lg_segment_t *seg, unsigned counted)
 {
     unsigned dirty = dirty_count(seg);
+    unsigned max = lg__purge_delay_ms ? LG_UNOWNED_MAX : LG_UNOWNED_SLICES;
+    uint64_t now = dirty > counted ? lg__os_now_ms() : 0;
     lg__lock();
-    bool warm = unowned_dirty + dirty <= LG_UNOWNED_SLICES;
-    if (warm)
+    unowned_dirty -= counted;
+    bool warm = unowned_dirty + dirty <= max;
+    if (warm) {
         unowned_dirty += dirty;
+        if (dirty > counted)
+            seg->left_ms = now;
+        if (unowned_dirty > LG_UNOWNED_SLICES
+            && atomic_load_explicit(&unowned_purge_due, memory_order_relaxed) == 0)
+            atomic_store_explicit(&unowned_purge_due, now + UNOWNED_DELAY_MS, memory_order_relaxed);
+    }
     lg__unlock();
     if (!warm)
         purge_segment(seg);
+}
+
+static void leave_heap_warm_or_purged(lg_segment_t *seg)
+{
+    unowned_warm_or_purged(seg, 0);
+}
+
+/* Purges, under lg__lock, the resident free slices of seg if it left its
+ * heap a purge delay ago; otherwise moves *next to when it will have. */
+static void unowned_purge_aged(lg_segment_t *seg, uint64_t now, uint64_t *next)
+{
+    if (seg->dirty_mask == 0 || unowned_dirty <= LG_UNOWNED_SLICES)
+        return;
+    uint64_t due = seg->left_ms + UNOWNED_DELAY_MS;
+    if (now >= due) {
+        unowned_dirty -= dirty_count(seg);
+        purge_segment(seg);
+    } else if (*next == 0 || due < *next) {
+        *next = due;
+    }
+}
+
+/* The resident free slices of segments no heap owns, beyond
+ * LG_UNOWNED_SLICES, once they stayed so a purge delay: oldest first (the
+ * cache from its bottom, then the abandoned list from its tail). */
+static void unowned_age(uint64_t now)
+{
+    uint64_t due = atomic_load_explicit(&unowned_purge_due, memory_order_relaxed);
+    if (due == 0 || now < due)
+        return;
+    lg__lock();
+    uint64_t next = 0;
+    for (unsigned i = 0; i < cached; i++)
+        unowned_purge_aged(cache[i], now, &next);
+    lg_segment_t *seg = abandoned;
+    while (seg && seg->next)
+        seg = seg->next;
+    for (; seg; seg = seg->prev)
+        unowned_purge_aged(seg, now, &next);
+    if (unowned_dirty <= LG_UNOWNED_SLICES)
+        next = 0;
+    else if (next == 0)
+        next = now + UNOWNED_DELAY_MS;
+    atomic_store_explicit(&unowned_purge_due, next, memory_order_relaxed);
+    lg__unlock();
 }
 
 /* An empty segment goes to the cache, or back to the OS. */
@@ -332,6 +398,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
 lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
 {
     lg__segment_tick(heap);
+    heap->paged_ms = lg__os_now_ms();
     unsigned k = lg__class_slices[cls];
     if (!lg__limit_allows(heap, (size_t)k << LG_SLICE_SHIFT))
         return NULL;
@@ -358,9 +425,10 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
     return seg ? page_init(heap, seg, 1, cls) : NULL;
 }
 
-void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
+/* Gives the slices of a page with no block in use back to its segment;
+ * returns how many of them are dirty (touched, so resident). */
+static unsigned page_slices_free(lg_segment_t *seg, lg_page_t *page)
 {
-    lg_segment_t *seg = lg__segment_of(page);
     unsigned k = page->slices, first = page->first_slice;
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
     for (unsigned i = first; i < first + k; i++)
@@ -370,11 +438,17 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
     unsigned dirty = (unsigned)((touched + LG_SLICE_SIZE - 1) >> LG_SLICE_SHIFT);
     seg->free_mask |= span;
     seg->dirty_mask |= dirty ? (((uint64_t)1 << dirty) - 1) << first : 0;
-    heap_add_dirty(heap, dirty);
     lg__count_decommit((size_t)(k - dirty) << LG_SLICE_SHIFT);
     seg->pages_used--;
     lg__count_sub(&lg__counters.pages_in_use, 1);
     lg__stats_page(page->cls, (size_t)k << LG_SLICE_SHIFT, false);
+    return dirty;
+}
+
+void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
+{
+    lg_segment_t *seg = lg__segment_of(page);
+    heap_add_dirty(heap, page_slices_free(seg, page));
     if (heap->exiting)
         return; /* lg__segment_abandon_all decides */
     /* An empty segment stays while its slices age, for the heap to fill
@@ -395,9 +469,23 @@ void lg__segment_page_free(lg_heap_t *heap, lg_page_t *page)
         lg__segment_tick(heap);
 }
 
-/* ---- abandoning and adopting ---------------------------------------------- */
+/* ---- abandoning, servicing and adopting ---------------------------------- */
 
-static void abandoned_push(lg_segment_t *seg)
+/* When the abandoned segments that blocks were freed into are serviced
+ * (lg__segment_service), 0 if none was; written under lg__lock. */
+static _Atomic(uint64_t) service_due;
+
+/* Under lg__lock: seg, which no heap owns, got a block since it was last
+ * looked at. */
+static void mark_freed_into(lg_segment_t *seg)
+{
+    seg->freed_into = true;
+    if (atomic_load_explicit(&service_due, memory_order_relaxed) == 0)
+        atomic_store_explicit(&service_due, lg__os_now_ms() + LG_PURGE_DELAY_MS,
+                              memory_order_relaxed);
+}
+
+static void abandoned_push(lg_segment_t *seg, bool freed_into)
 {
     lg__lock();
     seg->prev = NULL;
@@ -406,13 +494,14 @@ static void abandoned_push(lg_segment_t *seg)
         abandoned->prev = seg;
     abandoned = seg;
     seg->abandoned = true;
+    if (freed_into || seg->freed_into) /* (set by a free while it was serviced) */
+        mark_freed_into(seg);
     lg__unlock();
     lg__count_add(&lg__counters.abandoned, 1, NULL);
 }
 
-/* Takes seg off the abandoned list and gives it to heap, under lg__lock:
- * a thread that then finds it gone from the list finds its new owner. */
-static void abandoned_unlink(lg_segment_t *seg, lg_heap_t *heap)
+/* Takes seg off the abandoned list, under lg__lock. */
+static void abandoned_remove(lg_segment_t *seg)
 {
     if (seg->prev)
         seg->prev->next = seg->next;
@@ -422,18 +511,46 @@ static void abandoned_unlink(lg_segment_t *seg, lg_heap_t *heap)
         seg->next->prev = seg->prev;
     seg->next = seg->prev = NULL;
     seg->abandoned = false;
+    seg->freed_into = false;
+    lg__count_sub(&lg__counters.abandoned, 1);
+}
+
+/* Takes seg off the abandoned list and gives it to heap, under lg__lock:
+ * a thread that then finds it gone from the list finds its new owner. */
+static void abandoned_unlink(lg_segment_t *seg, lg_heap_t *heap)
+{
+    abandoned_remove(seg);
     seg->used_by_owner = false;
     seg->owner = heap->owner;
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     unowned_dirty -= dirty_count(seg);
     heap_add_dirty(heap, dirty_count(seg));   /* the caller is heap's thread */
-    lg__count_sub(&lg__counters.abandoned, 1);
+}
+
+/* Puts seg, which no heap owns now, on the abandoned list.  Each page is
+ * marked so that the first block freed into it is noticed
+ * (lg__segment_freed_into); blocks freed into it before are noticed here. */
+static void abandon_pages(lg_segment_t *seg)
+{
+    bool freed_into = false;
+    for (unsigned i = 1; i < LG_SLICES;) {
+        lg_page_t *page = seg->slice_page[i];
+        if (page == &lg__window.invalid) {
+            i++;
+            continue;
+        }
+        i += page->slices;
+        lg__page_mark_full(page);
+        page->owner = 0;
+        freed_into |= (atomic_load_explicit(&page->xfree, memory_order_relaxed) & ~LG_XFREE_FLAGS) != 0;
+    }
+    seg->owner = 0;
+    atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+    abandoned_push(seg, freed_into);
 }
 
 /* At thread exit: every segment still holding blocks is left for other
- * threads to adopt; empty ones are released.  Each page is marked so the
- * first block freed into it tells the freeing thread to adopt the segment:
- * blocks still in flight bring their segment to a live thread. */
+ * threads to adopt; empty ones are released. */
 void lg__segment_abandon_all(lg_heap_t *heap)
 {
     lg_segment_t *seg;
@@ -444,19 +561,7 @@ void lg__segment_abandon_all(lg_heap_t *heap)
             continue;
         }
         leave_heap_warm_or_purged(seg);
-        for (unsigned i = 1; i < LG_SLICES;) {
-            lg_page_t *page = seg->slice_page[i];
-            if (page == &lg__window.invalid) {
-                i++;
-                continue;
-            }
-            i += page->slices;
-            lg__page_mark_full(page);
-            page->owner = 0;
-        }
-        seg->owner = 0;
-        atomic_store_explicit(&seg->heap, NULL, memory_order_release);
-        abandoned_push(seg);
+        abandon_pages(seg);
     }
     heap->dirty_slices = 0;
 }
@@ -480,6 +585,100 @@ void lg__segment_orphan_all(lg_heap_t *heap)
     }
     heap->segments = NULL;
     heap->dirty_slices = 0;
+}
+
+/* A block was freed into a page of seg whose owner could not be told: it
+ * had none, or `closed`, whose thread is exiting.  Under the lock, so that
+ * a thread servicing the segment sees either the mark or the page's
+ * NOTIFYING flag: a segment with no owner is marked for a service, and the
+ * page's flag cleared, after which the caller must not touch the page.
+ * Returns the segment's live owner if it was adopted meanwhile: the caller
+ * tells it instead, the flag still set. */
+lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t *closed)
+{
+    lg__lock();
+    lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);
+    if (owner && owner != closed) {
+        lg__unlock();
+        return owner;
+    }
+    if (!owner)
+        mark_freed_into(seg);
+    /* an exiting owner abandons the segment later and sees the block then */
+    atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
+    lg__unlock();
+    return NULL;
+}
+
+/* Collects the blocks freed into an abandoned segment's pages and gives
+ * back the pages left with none in use; the segment goes back on the list,
+ * its pages marked again, or is released if no page is left.  The caller
+ * took it off the list: no heap owns it, no other thread services it. */
+static void service_segment(lg_segment_t *seg)
+{
+    unsigned counted = dirty_count(seg);
+    /* count, do not look: a page given back leaves the slice table */
+    for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
+        while (seg->slice_page[i] == &lg__window.invalid)
+            i++;
+        lg_page_t *page = seg->slice_page[i];
+        i += page->slices;
+        lg__page_collect(page);
+        /* a page whose FULL flag a freeing thread found (NOTIFYING) stays
+         * that thread's until it clears the flag under the lock, marking
+         * the segment again */
+        if (lg__page_used(page) == 0
+            && !(atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)) {
+            page->state = LG_PAGE_FREE;
+            page_slices_free(seg, page);
+        }
+    }
+    if (seg->pages_used == 0) {
+        lg__lock();
+        unowned_dirty -= counted;
+        lg__unlock();
+        lg__segment_release(seg);
+        return;
+    }
+    unowned_warm_or_purged(seg, counted);
+    abandon_pages(seg);
+}
+
+/* An abandoned segment keeps the memory of the blocks freed into it after
+ * its thread exited until a thread that needs memory adopts it; where
+ * threads come and go and free what earlier ones left, or a thread only
+ * frees, that can be long.  So a purge delay after the first such free,
+ * the first thread to pass here (on a slow path, or freeing into an
+ * abandoned page) services every segment freed into since.  No heap takes
+ * them: a thread that only freed adopted every segment it freed into and
+ * held them, its pages gathering what other threads freed into them, for
+ * good (the main thread of a program whose workers hand blocks to later
+ * workers held hundreds of megabytes). */
+void lg__segment_service(void)
+{
+    uint64_t due = atomic_load_explicit(&service_due, memory_order_relaxed);
+    if (due == 0 || lg__os_now_ms() < due)
+        return;
+    lg_segment_t *list = NULL;
+    lg__lock();
+    if (atomic_load_explicit(&service_due, memory_order_relaxed) == due) {
+        atomic_store_explicit(&service_due, 0, memory_order_relaxed);
+        for (lg_segment_t *seg = abandoned, *next; seg; seg = next) {
+            next = seg->next;
+            if (seg->freed_into) {
+                abandoned_remove(seg);
+                seg->next = list;
+                list = seg;
+            }
+        }
+    }
+    lg__unlock();
+    while (list) {
+        lg_segment_t *seg = list;
+        list = seg->next;
+        seg->next = NULL;
+        service_segment(seg);
+    }
 }
 
 /* Makes a segment taken off the abandoned list the heap's: its pages are

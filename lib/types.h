@@ -162,9 +162,11 @@ struct lg_segment_s {
     uint64_t free_mask;               /* slices not in a page */
     uint64_t dirty_mask;              /* free slices whose memory may be resident */
     uint64_t aged_mask;               /* those of them free since the heap's last purge tick */
+    uint64_t left_ms;                 /* when its free slices last changed while no heap owned it */
     uint32_t pages_used;
     bool     abandoned;               /* on the abandoned list (under lg__lock) */
     bool     used_by_owner;           /* its heap made a page in it since taking it */
+    bool     freed_into;              /* abandoned, and a block was freed into it since (under lg__lock) */
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
@@ -181,6 +183,7 @@ struct lg_heap_s {
     size_t     dirty_slices;          /* free slices not yet purged, over all segments */
     uint64_t   purge_due;             /* next purge tick (lg__os_now_ms), 0 when none is due */
     uint64_t   dirtied_ms;            /* when free slices were last added */
+    uint64_t   paged_ms;              /* when it last needed a new page */
     unsigned   purge_delay_ms;        /* lg_thread_purge_delay */
     bool       exiting;               /* its thread is exiting: the segments decide on purging */
     lg_heap_t *next_heap, *prev_heap; /* the heaps in use, or the pool of unused ones */

@@ -228,14 +228,6 @@ Test(api, posix_memalign_too_big_gives_enomem_and_leaves_memptr)
     cr_assert_eq(p, sentinel, "posix_memalign changed *memptr on failure");
 }
 
-Test(api, posix_memalign_too_big_sets_errno_as_glibc_does)
-{
-    void *p = NULL;
-    errno = 0;
-    cr_assert_eq(posix_memalign(&p, opaque(64), opaque(TOO_BIG)), ENOMEM);
-    cr_assert_eq(errno, ENOMEM);
-}
-
 Test(api, mallopt_accepts_glibc_parameters_and_refuses_what_glibc_refuses)
 {
     static const int taken[][2] = {
