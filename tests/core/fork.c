@@ -294,3 +294,50 @@ Test(fork, child_threads_that_inherit_thread_ids_free_the_parents_blocks)
         pthread_join(t[i], NULL);
     expect_child_ok(pid);
 }
+
+/* Threads busy in their heaps' slow paths (pages of many classes made and
+ * given back all the time) at the moment of each fork: the child must not
+ * take up what they left half made.  The child allocates enough to need
+ * many new pages, which is when it would look for others' segments. */
+static void *churn_pages(void *arg)
+{
+    unsigned state = (unsigned)(uintptr_t)arg;
+    void *p[256];
+    while (!atomic_load(&stop)) {
+        for (int i = 0; i < 256; i++) {
+            state = state * 1103515245u + 12345u;
+            p[i] = malloc((size_t)16 << ((state >> 8) % 11));
+            if (p[i] == NULL)
+                abort();
+        }
+        for (int i = 0; i < 256; i++)
+            free(p[i]);
+    }
+    return NULL;
+}
+
+Test(fork, child_takes_up_nothing_threads_left_half_made)
+{
+    pthread_t t[4];
+    atomic_store(&stop, 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, churn_pages, (void *)(uintptr_t)(i + 1)), 0);
+    usleep(10000);
+    for (int k = 0; k < 60; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            static void *q[4096];
+            for (int i = 0; i < 4096; i++)
+                if ((q[i] = malloc((size_t)16 << (i % 11))) == NULL)
+                    _exit(2);
+            for (int i = 0; i < 4096; i++)
+                free(q[i]);
+            _exit(0);
+        }
+        expect_child_ok(pid);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
