@@ -26,14 +26,23 @@ int __wrap___libc_start_main(lg_main_t main, int argc, char **argv,
 }
 
 /* With --wrap=malloc, __real_malloc is the program's own malloc: the
- * definition in liblgmalloc-program.a. */
+ * definition in liblgmalloc-program.a.  The __wrap_* forwarders are pulled
+ * from here too, not only by the program's calls: so the flags also work
+ * placed before the program's objects (Redis' REDIS_LDFLAGS), where the
+ * linker has searched every archive before it sees those calls. */
 extern void *__real_malloc(size_t size);
+extern char __wrap_malloc[], __wrap_free[], __wrap_calloc[], __wrap_realloc[],
+    __wrap_reallocarray[], __wrap_aligned_alloc[], __wrap_posix_memalign[],
+    __wrap_memalign[], __wrap_valloc[], __wrap_pvalloc[], __wrap_malloc_usable_size[];
 #ifdef LG_START_PREDICT
 extern const void *lgp_self_table(void);  /* in the constructor's object */
 #endif
 
 __attribute__((used)) static const void *const lg__start_pulls[] = {
     (const void *)__real_malloc,
+    __wrap_malloc, __wrap_free, __wrap_calloc, __wrap_realloc, __wrap_reallocarray,
+    __wrap_aligned_alloc, __wrap_posix_memalign, __wrap_memalign, __wrap_valloc,
+    __wrap_pvalloc, __wrap_malloc_usable_size,
 #ifdef LG_START_PREDICT
     (const void *)lgp_self_table,
 #endif

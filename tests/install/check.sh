@@ -82,6 +82,15 @@ check "pkg-config lgmalloc" "$tmp/app" $predict
 "$cc" "$here/app.c" -o "$tmp/app-xlinker" $(flags lgmalloc | sed 's/-Wl,/-Xlinker /g')
 check "pkg-config lgmalloc (-Xlinker, no comma)" "$tmp/app-xlinker" $predict
 
+# The flags before the objects, where some Makefiles put them (Redis'
+# REDIS_LDFLAGS): the start wrapper pulls everything in on its own.
+# shellcheck disable=SC2046
+"$cc" $(flags lgmalloc) "$here/app.c" -o "$tmp/app-flags-first"
+check "pkg-config lgmalloc (flags before the objects)" "$tmp/app-flags-first" $predict
+# shellcheck disable=SC2046
+"$cc" $(flags lgmalloc-nopredict) "$here/app.c" -o "$tmp/app-nopredict-flags-first"
+check "pkg-config lgmalloc-nopredict (flags before the objects)" "$tmp/app-nopredict-flags-first"
+
 # shellcheck disable=SC2046
 "$cc" -fPIE -pie "$here/app.c" -o "$tmp/app-pie" $(flags lgmalloc)
 expect_type "$tmp/app-pie" DYN

@@ -5,7 +5,8 @@
 # from an installed lgmalloc with exactly the same flags.  The plugin must
 # link, take nothing of lgmalloc in, and use the host's allocator: blocks
 # go both ways between them (host.c checks with lg_owns).  It must also
-# load into a program without lgmalloc.  With lgmalloc-nopredict too.
+# load into a program without lgmalloc; linked with the flags before its
+# objects, into the host.  With lgmalloc-nopredict too.
 #
 #   plugin.sh BUILD_DIR CC
 set -euo pipefail
@@ -45,6 +46,15 @@ for module in lgmalloc lgmalloc-nopredict; do
     "$cc" -DLG_PLAIN_HOST "$here/host.c" -o "$tmp/host-plain" -ldl
     if ! "$tmp/host-plain" "$tmp/plugin.so"; then
         echo "plugin.sh: $module: the plugin does not work in a program without lgmalloc" >&2
+        exit 1
+    fi
+    # The flags before the plugin's objects: the linker searched the
+    # archives before it saw a call, so __wrap_malloc & co. stay undefined
+    # in the plugin and come from the host, which exports them.
+    # shellcheck disable=SC2086
+    "$cc" -fPIC -shared $flags "$here/plugin.c" -o "$tmp/plugin-first.so"
+    if ! "$tmp/host" "$tmp/plugin-first.so"; then
+        echo "plugin.sh: $module: a plugin linked with the flags first does not load into the host" >&2
         exit 1
     fi
     echo "$module: program and plugin with the same flags: ok"
