@@ -82,6 +82,11 @@ check "pkg-config lgmalloc" "$tmp/app" $predict
 "$cc" "$here/app.c" -o "$tmp/app-xlinker" $(flags lgmalloc | sed 's/-Wl,/-Xlinker /g')
 check "pkg-config lgmalloc (-Xlinker, no comma)" "$tmp/app-xlinker" $predict
 
+# The fast layout for programs whose flags reach no shared object.
+# shellcheck disable=SC2046
+"$cc" "$here/app.c" -o "$tmp/app-exe" $(flags lgmalloc-exe)
+check "pkg-config lgmalloc-exe" "$tmp/app-exe" $predict
+
 # The flags before the objects, where some Makefiles put them (Redis'
 # REDIS_LDFLAGS): the start wrapper pulls everything in on its own.
 # shellcheck disable=SC2046
