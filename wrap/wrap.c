@@ -60,6 +60,9 @@ static inline void *route_reallocarray(void *p, size_t count, size_t size)
 #define ROUTE_VALLOC(s)               HANDOVER_OR(lg__real.valloc(s), lg_valloc(s))
 #define ROUTE_PVALLOC(s)              HANDOVER_OR(lg__real.pvalloc(s), lg_pvalloc(s))
 
+/* In liblgmalloc-program.a (LG_NO_WRAP_ENTRIES) they are entry.c's
+ * forwarders instead, which a shared object may take: see start.c. */
+#ifndef LG_NO_WRAP_ENTRIES
 WRAP void *__wrap_malloc(size_t size) { return lg__malloc_fast(size); }
 WRAP void __wrap_free(void *p) { lg__free_fast(p); }
 WRAP void *__wrap_calloc(size_t count, size_t size) { return ROUTE_CALLOC(count, size); }
@@ -71,6 +74,7 @@ WRAP void *__wrap_memalign(size_t align, size_t size) { return ROUTE_MEMALIGN(al
 WRAP void *__wrap_valloc(size_t size) { return ROUTE_VALLOC(size); }
 WRAP void *__wrap_pvalloc(size_t size) { return ROUTE_PVALLOC(size); }
 WRAP size_t __wrap_malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
+#endif
 
 /* The analysis (liblgmalloc_predict.a) prints its report at start-up with
  * LGMALLOC_VERBOSE=1.  A program linked without it (a -static build:

@@ -2,7 +2,7 @@
  * pkg-config flags.  Exits non-zero, naming the first allocation that did
  * not come from lgmalloc.  Arguments say what else to expect:
  *   wrap      the pure --wrap mode: libc's own allocations (strdup) stay glibc's
- *   predict   the prediction archive was linked in whole */
+ *   predict   the prediction archive was linked in (its constructor with it) */
 #define _GNU_SOURCE
 #include <lgmalloc.h>
 
@@ -12,7 +12,7 @@
 
 static int failures;
 
-/* Defined only when liblgmalloc_predict.a was linked in whole: a weak
+/* Defined only when liblgmalloc_predict.a was linked in: a weak
  * reference pulls no member out of an archive, so it stays NULL when the
  * archive was merely searched (or not named at all). */
 extern void lgp_self_table(void) __attribute__((weak));
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     else
         expect(lg_owns(s), "strdup (libc's own malloc) is not lgmalloc's");
     if (predict)
-        expect(lgp_self_table != NULL, "the prediction is not linked in (no --whole-archive?)");
+        expect(lgp_self_table != NULL, "the prediction is not linked in");
     free(m);
     free(c);
     free(a);

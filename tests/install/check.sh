@@ -2,7 +2,9 @@
 # Installs the build into a temporary directory and builds programs from it
 # the way README says, with pkg-config alone: the usual dynamic program (as
 # PIE and as non-PIE), a fully static one, one in the pure --wrap mode, a
-# C++ one, and a CMake project through pkg_check_modules.  Each must be
+# C++ one, a CMake project through pkg_check_modules and a Meson project
+# through dependency(); first, that every module's flags carry one linker
+# option per -Wl, (no comma-joined lists).  Each must be
 # served by lgmalloc (app.c and app.cc check with lg_owns) and, where
 # lgmalloc.pc brings the prediction, have it linked in and running.
 #
@@ -20,6 +22,22 @@ pcdir=$(dirname "$(find "$tmp/dest" -name lgmalloc.pc | head -n 1)")
 prefix=$(sed -n 's/^prefix=//p' "$pcdir/lgmalloc.pc")
 export PKG_CONFIG_PATH=$pcdir
 flags() { pkg-config --define-variable=prefix="$tmp/dest$prefix" --static --cflags --libs "$1"; }
+
+# Flags that scripts and build systems carry whole: one linker option per
+# -Wl, (no -Wl,a,b lists, no --whole-archive around a path), so that no
+# comma but the one after -Wl is left, and `sed 's/-Wl,/-Xlinker /g'`
+# gives flags without any comma for a script that cannot take one
+# (docs/linking.md); the program linked with those must work too.
+for pc in "$pcdir"/*.pc; do
+    module=$(basename "$pc" .pc)
+    for flag in $(flags "$module"); do
+        if [[ ${flag#-Wl,} == *,* ]]; then
+            echo "check.sh: $module.pc: more than one option in $flag" >&2
+            exit 1
+        fi
+    done
+done
+echo "pkg-config flags, one option per -Wl,: ok"
 
 # Built with prediction, lgmalloc.pc names its archive, and every program
 # linked with it must have the analysis in it and see it run before main.
@@ -59,6 +77,24 @@ expect_type() {
 # shellcheck disable=SC2046 # the flags are meant to split
 "$cc" "$here/app.c" -o "$tmp/app" $(flags lgmalloc)
 check "pkg-config lgmalloc" "$tmp/app" $predict
+
+# shellcheck disable=SC2046
+"$cc" "$here/app.c" -o "$tmp/app-xlinker" $(flags lgmalloc | sed 's/-Wl,/-Xlinker /g')
+check "pkg-config lgmalloc (-Xlinker, no comma)" "$tmp/app-xlinker" $predict
+
+# The fast layout for programs whose flags reach no shared object.
+# shellcheck disable=SC2046
+"$cc" "$here/app.c" -o "$tmp/app-exe" $(flags lgmalloc-exe)
+check "pkg-config lgmalloc-exe" "$tmp/app-exe" $predict
+
+# The flags before the objects, where some Makefiles put them (Redis'
+# REDIS_LDFLAGS): the start wrapper pulls everything in on its own.
+# shellcheck disable=SC2046
+"$cc" $(flags lgmalloc) "$here/app.c" -o "$tmp/app-flags-first"
+check "pkg-config lgmalloc (flags before the objects)" "$tmp/app-flags-first" $predict
+# shellcheck disable=SC2046
+"$cc" $(flags lgmalloc-nopredict) "$here/app.c" -o "$tmp/app-nopredict-flags-first"
+check "pkg-config lgmalloc-nopredict (flags before the objects)" "$tmp/app-nopredict-flags-first"
 
 # shellcheck disable=SC2046
 "$cc" -fPIE -pie "$here/app.c" -o "$tmp/app-pie" $(flags lgmalloc)
@@ -110,4 +146,26 @@ if command -v cmake >/dev/null 2>&1; then
     check "cmake pkg_check_modules (STATIC_LDFLAGS)" "$tmp/cmake-build/app-cmake-flags" $predict
 else
     echo "cmake pkg_check_modules: skipped, no cmake"
+fi
+
+# Meson's dependency('lgmalloc') through pkg-config (tests/consumer's
+# project, found installed here rather than as a subproject): Meson splits
+# and reorders flags too.
+if command -v meson >/dev/null 2>&1; then
+    mkdir -p "$tmp/pc" "$tmp/meson-src"
+    for pc in "$pcdir"/*.pc; do
+        sed "s|^prefix=.*|prefix=$tmp/dest$prefix|" "$pc" >"$tmp/pc/$(basename "$pc")"
+    done
+    cp "$here/../consumer/meson.build" "$here/../consumer/consumer.c" "$here/../consumer/consumer.cc" \
+        "$tmp/meson-src/"
+    if ! CC=$cc PKG_CONFIG_PATH=$tmp/pc meson setup "$tmp/meson-build" "$tmp/meson-src" \
+            --wrap-mode=nofallback >"$tmp/meson.log" 2>&1 ||
+        ! meson compile -C "$tmp/meson-build" >>"$tmp/meson.log" 2>&1; then
+        cat "$tmp/meson.log" >&2
+        echo "check.sh: the Meson project did not build with dependency('lgmalloc') from pkg-config" >&2
+        exit 1
+    fi
+    check "meson dependency('lgmalloc') from pkg-config" "$tmp/meson-build/consumer-c" $predict
+else
+    echo "meson dependency('lgmalloc') from pkg-config: skipped, no meson"
 fi
