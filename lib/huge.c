@@ -9,10 +9,12 @@
  * Freed mappings wait a while in a small cache before they are unmapped: a
  * program that frees and allocates large buffers in a loop then reuses
  * memory that is already resident instead of paying a page fault for every
- * 4 KiB of it again.  Past a block's last page nothing of its mapping is
- * resident: a block placed in a mapping that held a bigger one gives the
- * rest back (madvise), as does one that shrinks, so the usable size is
- * the block's own and the resident memory what the program holds.
+ * 4 KiB of it again.  A block placed in a mapping that held a bigger one
+ * has the block's own usable size; what the bigger one left resident past
+ * it (its tail) is kept like a cached mapping, a second at most and within
+ * the cache's bound, for the mapping's next, bigger block, and then given
+ * back (madvise): the resident memory follows what the program holds.  A
+ * block that shrinks gives its tail back at once.
  *
  * A cached mapping keeps its units in the huge map and its header, marked
  * free: a second free of its block is reported as a double free rather
@@ -50,8 +52,9 @@ typedef struct lg_huge_s {
     uint64_t magic;   /* LG_HUGE_LIVE, or LG_HUGE_FREE while cached */
     size_t map_size;  /* bytes mapped from the header, whole units */
     size_t offset;    /* from the header to the block */
-    size_t used;      /* bytes from the header to the block's end, page-rounded:
-                         past them the mapping is not resident and reads as zeros */
+    size_t used;      /* bytes from the header to the block's end, page-rounded */
+    size_t resident;  /* past this the mapping is not resident and reads as zeros;
+                         above `used` while a tail is kept (changed under lg__lock) */
     uint64_t stale;   /* bit k: a block freed from here started at LG_HUGE_STEP * k */
 } lg_huge_t;
 
@@ -133,7 +136,77 @@ static void cache_remove(unsigned i)
     cache[i] = cache[--cached];
 }
 
-/* Unmaps the entries freed before `before` (all of them for UINT64_MAX). */
+/* Live blocks whose mapping holds resident pages past their end, counted
+ * in cached_bytes, and since when. */
+typedef struct tail_s {
+    lg_huge_t *h;
+    uint64_t since_ms;
+} tail_t;
+
+static tail_t tails[LG_HUGE_CACHE_SLOTS];
+static unsigned tailed;
+
+static void tail_remove(unsigned i)
+{
+    cached_bytes -= tails[i].h->resident - tails[i].h->used;
+    tails[i] = tails[--tailed];
+}
+
+/* Gives a tail back (under the lock: the block's owner may be about to
+ * move or free its mapping). */
+static void tail_purge(unsigned i)
+{
+    lg_huge_t *h = tails[i].h;
+    size_t extra = h->resident - h->used;
+    lg__os_purge((uint8_t *)h + h->used, extra);
+    lg__count_decommit(extra);
+    tail_remove(i);
+    h->resident = h->used;
+}
+
+/* Keeps the resident pages of h's mapping past its block, up to
+ * `resident`, if the cache has room for them; or gives them back. */
+static void tail_keep(lg_huge_t *h, size_t resident)
+{
+    uint64_t now = lg__os_now_ms();
+    size_t extra = resident - h->used;
+    lg__lock();
+    bool fits = tailed < LG_HUGE_CACHE_SLOTS && cached_bytes + extra <= LG_HUGE_CACHE_BYTES;
+    if (fits) {
+        tails[tailed++] = (tail_t){ h, now };
+        cached_bytes += extra;
+        h->resident = resident;
+        if (now < atomic_load_explicit(&oldest_ms, memory_order_relaxed))
+            atomic_store_explicit(&oldest_ms, now, memory_order_relaxed);
+    }
+    lg__unlock();
+    if (!fits) {
+        lg__os_purge((uint8_t *)h + h->used, extra);
+        lg__count_decommit(extra);
+    }
+}
+
+/* The end of what h's mapping may have resident, its tail (if any) no
+ * longer kept apart: the block's owner frees or resizes it.  Only the
+ * aging lowers h->resident, so a block without a tail takes no lock. */
+static size_t tail_take(lg_huge_t *h)
+{
+    if (__atomic_load_n(&h->resident, __ATOMIC_RELAXED) == h->used)
+        return h->used;
+    lg__lock();
+    for (unsigned i = 0; i < tailed; i++)
+        if (tails[i].h == h) {
+            tail_remove(i);
+            break;
+        }
+    size_t resident = h->resident;
+    h->resident = h->used;
+    lg__unlock();
+    return resident;
+}
+
+/* Unmaps the entries freed before `before`, and gives back the tails kept
+ * since before it (all of them for UINT64_MAX). */
 static void cache_expire(uint64_t before)
 {
     if (atomic_load_explicit(&oldest_ms, memory_order_relaxed) >= before)
@@ -142,6 +215,14 @@ static void cache_expire(uint64_t before)
     unsigned n = 0;
     uint64_t oldest = UINT64_MAX;
     lg__lock();
+    for (unsigned i = 0; i < tailed;) {
+        if (tails[i].since_ms < before) {
+            tail_purge(i);
+        } else {
+            oldest = tails[i].since_ms < oldest ? tails[i].since_ms : oldest;
+            i++;
+        }
+    }
     for (unsigned i = 0; i < cached;) {
         if (cache[i].freed_ms < before) {
             drop[n++] = cache[i];
@@ -368,18 +449,15 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
     }
     size_t offset = place(step, size, map_size, last, &stale);
     size_t used = pages_for(offset + size);
-    /* past what was resident the mapping reads as zeros; past the block's
-     * last page what an earlier block left goes back */
+    /* past what was resident the mapping reads as zeros */
     if (zero && resident > offset)
         memset(base + offset, 0, (resident < used ? resident : used) - offset);
-    if (resident > used) {
-        lg__os_purge(base + used, resident - used);
-        lg__count_decommit(resident - used);
-    } else {
+    if (used > resident)
         lg__count_commit(used - resident);
-    }
     lg_huge_t *h = (lg_huge_t *)base;
-    *h = (lg_huge_t){ LG_HUGE_LIVE, map_size, offset, used, stale };
+    *h = (lg_huge_t){ LG_HUGE_LIVE, map_size, offset, used, used, stale };
+    if (resident > used)
+        tail_keep(h, resident);
     mark(base, map_size, true);
     count(h, true);
     guard(h, true);
@@ -393,10 +471,11 @@ void lg__huge_free(void *p)
     lg_track_free(p);
     guard(h, false);
     count(h, false);
+    size_t resident = tail_take(h);
     h->stale |= stale_bit(h->offset);
     h->magic = LG_HUGE_FREE;
-    if (!cache_put((uint8_t *)h, h->map_size, h->used))
-        unmap((uint8_t *)h, h->map_size, h->used);
+    if (!cache_put((uint8_t *)h, h->map_size, resident))
+        unmap((uint8_t *)h, h->map_size, resident);
 }
 
 /* Up to the end of the block's last page: the rest of the mapping is not
@@ -412,19 +491,22 @@ size_t lg__huge_usable(const void *p)
  * when it cannot grow in place; the pages past a shrunk block go back. */
 static void *huge_resize(lg_huge_t *h, size_t size)
 {
-    size_t offset = h->offset, old_size = h->map_size, old_used = h->used;
+    size_t offset = h->offset, old_size = h->map_size;
     if (size > PTRDIFF_MAX - offset - LG_SEGMENT_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
     size_t map_size = units_for(offset + size), used = pages_for(offset + size);
-    if (used > old_used && !lg__limit_allows(NULL, used - old_used))
+    if (used > h->resident && !lg__limit_allows(NULL, used - h->resident))
         return NULL;
+    size_t old_used = tail_take(h); /* what may be resident: the tail serves the growth */
     uint8_t *base = (uint8_t *)h;
     count(h, false);
     if (map_size > old_size) {
         if (!(base = grow_mapping(base, old_size, map_size))) {
             count(h, true);
+            if (old_used > h->used)
+                tail_keep(h, old_used);
             errno = ENOMEM;
             return NULL;
         }
@@ -441,7 +523,7 @@ static void *huge_resize(lg_huge_t *h, size_t size)
     }
     h = (lg_huge_t *)base;
     h->map_size = map_size;
-    h->used = used;
+    h->used = h->resident = used;
     if (used > old_used)
         lg__count_commit(used - old_used);
     else
