@@ -161,7 +161,7 @@ static void tail_purge(unsigned i)
     lg__os_purge((uint8_t *)h + h->used, extra);
     lg__count_decommit(extra);
     tail_remove(i);
-    h->resident = h->used;
+    __atomic_store_n(&h->resident, h->used, __ATOMIC_RELAXED); /* (read without the lock) */
 }
 
 /* Keeps the resident pages of h's mapping past its block, up to
@@ -348,13 +348,27 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
 /* A cached mapping for map_size bytes: the smallest that is large enough,
  * its tail cached again, or else several gathered.  NULL when the cache
  * is empty. */
-static uint8_t *cache_take(size_t map_size, size_t *used)
+/* Better for a block that needs `want` resident bytes of map_size: a
+ * mapping that has them resident (the fewest spare), or else the most. */
+static bool fits_better(const cached_t *a, const cached_t *b, size_t map_size, size_t want)
+{
+    size_t ra = a->used < map_size ? a->used : map_size;
+    size_t rb = b->used < map_size ? b->used : map_size;
+    if ((ra >= want) != (rb >= want))
+        return ra >= want;
+    if (ra != rb)
+        return ra >= want ? ra < rb : ra > rb;
+    return a->map_size < b->map_size;
+}
+
+static uint8_t *cache_take(size_t map_size, size_t want, size_t *used)
 {
     cached_t hit = { 0 };
     lg__lock();
     unsigned fit = cached;
     for (unsigned i = 0; i < cached; i++)
-        if (cache[i].map_size >= map_size && (fit == cached || cache[i].map_size < cache[fit].map_size))
+        if (cache[i].map_size >= map_size
+            && (fit == cached || fits_better(&cache[i], &cache[fit], map_size, want)))
             fit = i;
     if (fit < cached) {
         hit = cache[fit];
@@ -428,7 +442,7 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
     uint64_t stale = 0;
     if (!lg__limit_allows(NULL, pages_for(step + size)))
         return NULL;
-    uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, &resident) : NULL;
+    uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, pages_for(step + size), &resident) : NULL;
     if (base) {
         const lg_huge_t *old = (const lg_huge_t *)base;
         if (resident && old->magic == LG_HUGE_FREE) {
