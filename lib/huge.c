@@ -345,11 +345,9 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     return base;
 }
 
-/* A cached mapping for map_size bytes: the smallest that is large enough,
- * its tail cached again, or else several gathered.  NULL when the cache
- * is empty. */
 /* Better for a block that needs `want` resident bytes of map_size: a
- * mapping that has them resident (the fewest spare), or else the most. */
+ * mapping that has them resident (the fewest to spare: they are the
+ * block's tail), or else the most; then the smaller. */
 static bool fits_better(const cached_t *a, const cached_t *b, size_t map_size, size_t want)
 {
     size_t ra = a->used < map_size ? a->used : map_size;
@@ -361,6 +359,9 @@ static bool fits_better(const cached_t *a, const cached_t *b, size_t map_size, s
     return a->map_size < b->map_size;
 }
 
+/* A cached mapping for map_size bytes: of those large enough the one that
+ * fits `want` best, cut to size, its rest cached again; or else several
+ * gathered.  NULL when the cache is empty. */
 static uint8_t *cache_take(size_t map_size, size_t want, size_t *used)
 {
     cached_t hit = { 0 };
@@ -492,9 +493,9 @@ void lg__huge_free(void *p)
         unmap((uint8_t *)h, h->map_size, resident);
 }
 
-/* Up to the end of the block's last page: the rest of the mapping is not
- * resident, and writes past that page would make it so unseen (and leave
- * bytes that calloc would not clear on reuse). */
+/* Up to the end of the block's last page: what follows is not the
+ * block's (a tail kept for the mapping's next block, or untouched pages
+ * that writes would make resident unseen). */
 size_t lg__huge_usable(const void *p)
 {
     const lg_huge_t *h = header_of(p, "malloc_usable_size");
