@@ -256,6 +256,23 @@ static bool cache_put(uint8_t *base, size_t map_size, size_t used)
     return fits;
 }
 
+/* Moves a mapping of whole units to `to` (mapped, of new_size, its rest
+ * left as it is): in one mremap, or else unit by unit, as a mapping made
+ * of gathered pieces is several areas for the kernel and mremap moves
+ * one at a time (their borders are on units); a unit that does not move
+ * is copied. */
+static void move_mapping(uint8_t *base, size_t old_size, uint8_t *to, size_t new_size)
+{
+    if (mremap(base, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+        return;
+    for (size_t at = 0; at < old_size; at += LG_SEGMENT_SIZE)
+        if (mremap(base + at, LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   to + at) == MAP_FAILED) {
+            memcpy(to + at, base + at, LG_SEGMENT_SIZE);
+            munmap(base + at, LG_SEGMENT_SIZE);
+        }
+}
+
 /* Grows a mapping of whole units to new_size: in place if the address
  * space after it is free, or else moved, pages and all (mremap moves them:
  * no copy, no page fault), to a new place on a unit boundary.  NULL when
@@ -271,11 +288,7 @@ static uint8_t *grow_mapping(uint8_t *base, size_t old_size, size_t new_size)
     if (!to)
         return NULL;
     mark(base, old_size, false); /* (before: the old range is free once moved) */
-    if (mremap(base, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
-        mark(base, old_size, true);
-        lg__os_unmap(to, new_size);
-        return NULL;
-    }
+    move_mapping(base, old_size, to, new_size);
     lg__count_sub(&lg__counters.reserved, old_size); /* the old range is gone */
     return to;
 }
@@ -326,13 +339,12 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     uint8_t *base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
     size_t at = 0, end = 0, moved_used = 0;
     for (unsigned i = 0; i < n; i++) {
-        if (base)
-            mark(take[i].base, take[i].map_size, false);
-        if (!base || mremap(take[i].base, take[i].map_size, take[i].map_size,
-                            MREMAP_MAYMOVE | MREMAP_FIXED, base + at) == MAP_FAILED) {
+        if (!base) {
             unmap(take[i].base, take[i].map_size, take[i].used);
             continue;
         }
+        mark(take[i].base, take[i].map_size, false);
+        move_mapping(take[i].base, take[i].map_size, base + at, take[i].map_size);
         lg__count_sub(&lg__counters.reserved, take[i].map_size); /* its old range is gone */
         end = at + take[i].used;
         moved_used += take[i].used;

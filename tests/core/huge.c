@@ -116,6 +116,21 @@ Test(huge, calloc_in_a_reused_mapping_is_zero_to_its_usable_size)
     free(q);
 }
 
+/* A block made of several freed mappings' pages (moved together) is several
+ * areas for the kernel: growing it must move them all. */
+Test(huge, realloc_grows_a_block_made_of_gathered_mappings)
+{
+    void *a = touched(6 * MiB), *b = touched(6 * MiB);
+    free(a);
+    free(b);
+    char *p = touched(14 * MiB); /* no cached mapping fits: both are gathered for it */
+    fill(p, 14 * MiB, 7);
+    p = realloc(p, opaque(40 * MiB));
+    cr_assert_not_null(p, "realloc to 40 MiB failed");
+    cr_assert_eq(check(p, 14 * MiB, 7), 14 * MiB, "contents lost");
+    free(p);
+}
+
 /* ---- double frees ------------------------------------------------------- */
 
 static void *volatile sink;
