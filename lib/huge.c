@@ -9,18 +9,33 @@
  * Freed mappings wait a while in a small cache before they are unmapped: a
  * program that frees and allocates large buffers in a loop then reuses
  * memory that is already resident instead of paying a page fault for every
- * 4 KiB of it again. */
+ * 4 KiB of it again.  A block placed in a mapping that held a bigger one
+ * has the block's own usable size; what the bigger one left resident past
+ * it (its tail) is kept like a cached mapping, a second at most and within
+ * the cache's bound, for the mapping's next, bigger block, and then given
+ * back (madvise): the resident memory follows what the program holds.  A
+ * block that shrinks gives its tail back at once.
+ *
+ * A cached mapping keeps its units in the huge map and its header, marked
+ * free: a second free of its block is reported as a double free rather
+ * than handed to the C library.  A block placed where freed blocks
+ * started takes an offset none of them had (the header remembers them), so
+ * a stale pointer to one of them is reported too instead of freeing the
+ * new block. */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define LG_HUGE_MAGIC 0x6c676d616c6c6f63ull /* "lgmalloc" */
+#define LG_HUGE_LIVE 0x6c676d616c6c6f63ull /* "lgmalloc" */
+#define LG_HUGE_FREE 0x6c67667265656421ull /* "lgfreed!": the mapping is cached */
+#define LG_HUGE_STEP 64   /* offsets are multiples of it (or of the alignment) */
+#define LG_HUGE_PLACES 64 /* offsets below LG_HUGE_STEP * this are remembered */
 
-/* The bounds count the bytes each mapping may have resident (`used`: what
- * its largest block reached), not what is: a mapping reused for blocks of
- * other sizes soon counts whole.  With 64 MiB and 16 slots, the stress
+/* The bounds count the bytes each mapping may have resident (`used`: up
+ * to its last block's end), not what is: pages the block never touched
+ * count too.  With 64 MiB and 16 slots, the stress
  * benchmark (huge blocks of 0.5 to 4 MiB, about 10 live) found the cache
  * full at every other free: 2 threads 0.57 s, 1,400 munmap and 74,000
  * faults (mimalloc 0.30 s, 36,000 faults); with 128 MiB and 32 slots 0.37
@@ -34,10 +49,13 @@
 #define LG_GATHER_MIN       ((size_t)256 << 10) /* resident bytes worth an mremap */
 
 typedef struct lg_huge_s {
-    uint64_t magic;
+    uint64_t magic;   /* LG_HUGE_LIVE, or LG_HUGE_FREE while cached */
     size_t map_size;  /* bytes mapped from the header, whole units */
     size_t offset;    /* from the header to the block */
     size_t used;      /* bytes from the header to the block's end, page-rounded */
+    size_t resident;  /* past this the mapping is not resident and reads as zeros;
+                         above `used` while a tail is kept (changed under lg__lock) */
+    uint64_t stale;   /* bit k: a block freed from here started at LG_HUGE_STEP * k */
 } lg_huge_t;
 
 static size_t units_for(size_t bytes)
@@ -51,17 +69,36 @@ static size_t pages_for(size_t bytes)
     return (bytes + page - 1) & ~(page - 1);
 }
 
-static lg_huge_t *header_of(const void *p)
+static uint64_t stale_bit(size_t offset)
 {
-    lg_huge_t *h = (lg_huge_t *)(((uintptr_t)p - 1) & ~(uintptr_t)LG_SEGMENT_MASK);
-    if (h->magic != LG_HUGE_MAGIC || (uint8_t *)h + h->offset != p)
-        lg__fatal("free(): invalid pointer %p (inside a huge block, not its start)", p);
-    return h;
+    return offset % LG_HUGE_STEP == 0 && offset < LG_HUGE_STEP * LG_HUGE_PLACES
+         ? (uint64_t)1 << (offset / LG_HUGE_STEP) : 0;
 }
 
-static void track(lg_huge_t *h, bool on)
+/* The header of the live huge block p; `call` names the function for the
+ * message when p is not one. */
+static lg_huge_t *header_of(const void *p, const char *call)
 {
-    lg__map_set(lg__huge_map, h, h->map_size, on);
+    lg_huge_t *h = (lg_huge_t *)(((uintptr_t)p - 1) & ~(uintptr_t)LG_SEGMENT_MASK);
+    size_t at = (size_t)((const uint8_t *)p - (uint8_t *)h);
+    bool live = h->magic == LG_HUGE_LIVE;
+    if (lg_likely(live && h->offset == at))
+        return h;
+    if ((h->magic == LG_HUGE_FREE && h->offset == at)
+        || ((live || h->magic == LG_HUGE_FREE) && (h->stale & stale_bit(at))))
+        lg__fatal("%s(): %p is free already: a huge block freed before (double free, or use "
+                  "after free)%s", call, p, live ? "; its memory holds another block now" : "");
+    lg__fatal("%s(): invalid pointer %p (inside a huge block, not its start)", call, p);
+}
+
+/* The units of every mapping we hold, live or cached, are in the huge map. */
+static void mark(uint8_t *base, size_t map_size, bool on)
+{
+    lg__map_set(lg__huge_map, base, map_size, on);
+}
+
+static void count(const lg_huge_t *h, bool on)
+{
     if (on) {
         lg__count_add(&lg__counters.huge_blocks, 1, NULL);
         lg__count_add(&lg__counters.huge_bytes, h->used, NULL);
@@ -73,6 +110,7 @@ static void track(lg_huge_t *h, bool on)
 
 static void unmap(uint8_t *base, size_t map_size, size_t used)
 {
+    mark(base, map_size, false);
     lg__os_unmap(base, map_size);
     lg__count_decommit(used);
 }
@@ -98,7 +136,77 @@ static void cache_remove(unsigned i)
     cache[i] = cache[--cached];
 }
 
-/* Unmaps the entries freed before `before` (all of them for UINT64_MAX). */
+/* Live blocks whose mapping holds resident pages past their end, counted
+ * in cached_bytes, and since when. */
+typedef struct tail_s {
+    lg_huge_t *h;
+    uint64_t since_ms;
+} tail_t;
+
+static tail_t tails[LG_HUGE_CACHE_SLOTS];
+static unsigned tailed;
+
+static void tail_remove(unsigned i)
+{
+    cached_bytes -= tails[i].h->resident - tails[i].h->used;
+    tails[i] = tails[--tailed];
+}
+
+/* Gives a tail back (under the lock: the block's owner may be about to
+ * move or free its mapping). */
+static void tail_purge(unsigned i)
+{
+    lg_huge_t *h = tails[i].h;
+    size_t extra = h->resident - h->used;
+    lg__os_purge((uint8_t *)h + h->used, extra);
+    lg__count_decommit(extra);
+    tail_remove(i);
+    __atomic_store_n(&h->resident, h->used, __ATOMIC_RELAXED); /* (read without the lock) */
+}
+
+/* Keeps the resident pages of h's mapping past its block, up to
+ * `resident`, if the cache has room for them; or gives them back. */
+static void tail_keep(lg_huge_t *h, size_t resident)
+{
+    uint64_t now = lg__os_now_ms();
+    size_t extra = resident - h->used;
+    lg__lock();
+    bool fits = tailed < LG_HUGE_CACHE_SLOTS && cached_bytes + extra <= LG_HUGE_CACHE_BYTES;
+    if (fits) {
+        tails[tailed++] = (tail_t){ h, now };
+        cached_bytes += extra;
+        h->resident = resident;
+        if (now < atomic_load_explicit(&oldest_ms, memory_order_relaxed))
+            atomic_store_explicit(&oldest_ms, now, memory_order_relaxed);
+    }
+    lg__unlock();
+    if (!fits) {
+        lg__os_purge((uint8_t *)h + h->used, extra);
+        lg__count_decommit(extra);
+    }
+}
+
+/* The end of what h's mapping may have resident, its tail (if any) no
+ * longer kept apart: the block's owner frees or resizes it.  Only the
+ * aging lowers h->resident, so a block without a tail takes no lock. */
+static size_t tail_take(lg_huge_t *h)
+{
+    if (__atomic_load_n(&h->resident, __ATOMIC_RELAXED) == h->used)
+        return h->used;
+    lg__lock();
+    for (unsigned i = 0; i < tailed; i++)
+        if (tails[i].h == h) {
+            tail_remove(i);
+            break;
+        }
+    size_t resident = h->resident;
+    h->resident = h->used;
+    lg__unlock();
+    return resident;
+}
+
+/* Unmaps the entries freed before `before`, and gives back the tails kept
+ * since before it (all of them for UINT64_MAX). */
 static void cache_expire(uint64_t before)
 {
     if (atomic_load_explicit(&oldest_ms, memory_order_relaxed) >= before)
@@ -107,6 +215,14 @@ static void cache_expire(uint64_t before)
     unsigned n = 0;
     uint64_t oldest = UINT64_MAX;
     lg__lock();
+    for (unsigned i = 0; i < tailed;) {
+        if (tails[i].since_ms < before) {
+            tail_purge(i);
+        } else {
+            oldest = tails[i].since_ms < oldest ? tails[i].since_ms : oldest;
+            i++;
+        }
+    }
     for (unsigned i = 0; i < cached;) {
         if (cache[i].freed_ms < before) {
             drop[n++] = cache[i];
@@ -140,6 +256,23 @@ static bool cache_put(uint8_t *base, size_t map_size, size_t used)
     return fits;
 }
 
+/* Moves a mapping of whole units to `to` (mapped, of new_size, its rest
+ * left as it is): in one mremap, or else unit by unit, as a mapping made
+ * of gathered pieces is several areas for the kernel and mremap moves
+ * one at a time (their borders are on units); a unit that does not move
+ * is copied. */
+static void move_mapping(uint8_t *base, size_t old_size, uint8_t *to, size_t new_size)
+{
+    if (mremap(base, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+        return;
+    for (size_t at = 0; at < old_size; at += LG_SEGMENT_SIZE)
+        if (mremap(base + at, LG_SEGMENT_SIZE, LG_SEGMENT_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   to + at) == MAP_FAILED) {
+            memcpy(to + at, base + at, LG_SEGMENT_SIZE);
+            munmap(base + at, LG_SEGMENT_SIZE);
+        }
+}
+
 /* Grows a mapping of whole units to new_size: in place if the address
  * space after it is free, or else moved, pages and all (mremap moves them:
  * no copy, no page fault), to a new place on a unit boundary.  NULL when
@@ -154,10 +287,8 @@ static uint8_t *grow_mapping(uint8_t *base, size_t old_size, size_t new_size)
     uint8_t *to = lg__os_map_aligned(new_size, LG_SEGMENT_SIZE, &mapped);
     if (!to)
         return NULL;
-    if (mremap(base, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
-        lg__os_unmap(to, new_size);
-        return NULL;
-    }
+    mark(base, old_size, false); /* (before: the old range is free once moved) */
+    move_mapping(base, old_size, to, new_size);
     lg__count_sub(&lg__counters.reserved, old_size); /* the old range is gone */
     return to;
 }
@@ -208,11 +339,12 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     uint8_t *base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
     size_t at = 0, end = 0, moved_used = 0;
     for (unsigned i = 0; i < n; i++) {
-        if (!base || mremap(take[i].base, take[i].map_size, take[i].map_size,
-                            MREMAP_MAYMOVE | MREMAP_FIXED, base + at) == MAP_FAILED) {
+        if (!base) {
             unmap(take[i].base, take[i].map_size, take[i].used);
             continue;
         }
+        mark(take[i].base, take[i].map_size, false);
+        move_mapping(take[i].base, take[i].map_size, base + at, take[i].map_size);
         lg__count_sub(&lg__counters.reserved, take[i].map_size); /* its old range is gone */
         end = at + take[i].used;
         moved_used += take[i].used;
@@ -225,16 +357,31 @@ static uint8_t *cache_gather(size_t map_size, size_t *used)
     return base;
 }
 
-/* A cached mapping for map_size bytes: the smallest that is large enough,
- * its tail cached again, or else several gathered.  NULL when the cache
- * is empty. */
-static uint8_t *cache_take(size_t map_size, size_t *used)
+/* Better for a block that needs `want` resident bytes of map_size: a
+ * mapping that has them resident (the fewest to spare: they are the
+ * block's tail), or else the most; then the smaller. */
+static bool fits_better(const cached_t *a, const cached_t *b, size_t map_size, size_t want)
+{
+    size_t ra = a->used < map_size ? a->used : map_size;
+    size_t rb = b->used < map_size ? b->used : map_size;
+    if ((ra >= want) != (rb >= want))
+        return ra >= want;
+    if (ra != rb)
+        return ra >= want ? ra < rb : ra > rb;
+    return a->map_size < b->map_size;
+}
+
+/* A cached mapping for map_size bytes: of those large enough the one that
+ * fits `want` best, cut to size, its rest cached again; or else several
+ * gathered.  NULL when the cache is empty. */
+static uint8_t *cache_take(size_t map_size, size_t want, size_t *used)
 {
     cached_t hit = { 0 };
     lg__lock();
     unsigned fit = cached;
     for (unsigned i = 0; i < cached; i++)
-        if (cache[i].map_size >= map_size && (fit == cached || cache[i].map_size < cache[fit].map_size))
+        if (cache[i].map_size >= map_size
+            && (fit == cached || fits_better(&cache[i], &cache[fit], map_size, want)))
             fit = i;
     if (fit < cached) {
         hit = cache[fit];
@@ -278,34 +425,47 @@ static void guard(lg_huge_t *h, bool on)
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* The block's offset from its header: the first multiple of `step` that no
+ * block freed from this place had (`stale`, which gains that block), so
+ * that a stale pointer to one of them finds no live block there.  When
+ * every place in the first LG_HUGE_STEP * LG_HUGE_PLACES bytes was taken,
+ * the record starts again from `last`, the block freed last. */
+static size_t place(size_t step, size_t size, size_t map_size, size_t last, uint64_t *stale)
+{
+    for (int round = 0; round < 2; round++) {
+        for (size_t at = step; at < LG_HUGE_STEP * LG_HUGE_PLACES && at + size <= map_size; at += step)
+            if (!(*stale & stale_bit(at)))
+                return at;
+        *stale = stale_bit(last);
+    }
+    return step;
+}
+
 /* `zero`: the block must read as zeros (calloc).  A fresh mapping does;
  * one from the cache is cleared. */
 void *lg__huge_alloc(size_t size, size_t align, bool zero)
 {
-    size_t offset = align >= LG_SEGMENT_SIZE ? LG_SEGMENT_SIZE
-                  : align > sizeof(lg_huge_t) ? align : 64;
-    if (size > PTRDIFF_MAX - offset - LG_SEGMENT_SIZE || align > PTRDIFF_MAX / 2) {
+    size_t step = align >= LG_SEGMENT_SIZE ? LG_SEGMENT_SIZE
+                : align > LG_HUGE_STEP ? align : LG_HUGE_STEP;
+    if (size > PTRDIFF_MAX - step - LG_SEGMENT_SIZE || align > PTRDIFF_MAX / 2) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t map_size = units_for(offset + size), mapped, used = pages_for(offset + size);
-    size_t resident = 0;
-    if (!lg__limit_allows(NULL, used))
+    size_t map_size = units_for(step + size), mapped, resident = 0, last = 0;
+    uint64_t stale = 0;
+    if (!lg__limit_allows(NULL, pages_for(step + size)))
         return NULL;
-    uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, &resident) : NULL;
+    uint8_t *base = align <= LG_SEGMENT_SIZE ? cache_take(map_size, pages_for(step + size), &resident) : NULL;
     if (base) {
-        /* beyond what was resident the mapping still reads as zeros */
-        if (zero && resident > offset)
-            memset(base + offset, 0, (resident < offset + size ? resident : offset + size) - offset);
-        if (used > resident)
-            lg__count_commit(used - resident);
-        else
-            used = resident; /* what an earlier, larger block touched stays resident, and not zero */
+        const lg_huge_t *old = (const lg_huge_t *)base;
+        if (resident && old->magic == LG_HUGE_FREE) {
+            stale = old->stale;
+            last = old->offset;
+        }
     } else if (align <= LG_SEGMENT_SIZE) {
         base = lg__os_map_aligned(map_size, LG_SEGMENT_SIZE, &mapped);
         if (!base)
             return NULL;
-        lg__count_commit(used);
     } else {
         /* the block on an `align` boundary, the header one unit before it */
         uint8_t *q = lg__os_map_aligned(map_size + align - LG_SEGMENT_SIZE, align, &mapped);
@@ -313,14 +473,20 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
             return NULL;
         base = q + align - LG_SEGMENT_SIZE;
         lg__os_unmap(q, (size_t)(base - q));
-        lg__count_commit(used);
     }
+    size_t offset = place(step, size, map_size, last, &stale);
+    size_t used = pages_for(offset + size);
+    /* past what was resident the mapping reads as zeros */
+    if (zero && resident > offset)
+        memset(base + offset, 0, (resident < used ? resident : used) - offset);
+    if (used > resident)
+        lg__count_commit(used - resident);
     lg_huge_t *h = (lg_huge_t *)base;
-    h->magic = LG_HUGE_MAGIC;
-    h->map_size = map_size;
-    h->offset = offset;
-    h->used = used;
-    track(h, true);
+    *h = (lg_huge_t){ LG_HUGE_LIVE, map_size, offset, used, used, stale };
+    if (resident > used)
+        tail_keep(h, resident);
+    mark(base, map_size, true);
+    count(h, true);
     guard(h, true);
     lg_track_malloc(base + offset, size, zero);
     return base + offset;
@@ -328,75 +494,78 @@ void *lg__huge_alloc(size_t size, size_t align, bool zero)
 
 void lg__huge_free(void *p)
 {
-    lg_huge_t *h = header_of(p);
+    lg_huge_t *h = header_of(p, "free");
     lg_track_free(p);
     guard(h, false);
-    track(h, false);
-    h->magic = 0;
-    if (!cache_put((uint8_t *)h, h->map_size, h->used))
-        unmap((uint8_t *)h, h->map_size, h->used);
+    count(h, false);
+    size_t resident = tail_take(h);
+    h->stale |= stale_bit(h->offset);
+    h->magic = LG_HUGE_FREE;
+    if (!cache_put((uint8_t *)h, h->map_size, resident))
+        unmap((uint8_t *)h, h->map_size, resident);
 }
 
-/* Up to the end of the pages the block is known to touch: writes past
- * them would leave memory resident that `used` does not count (and that
- * calloc would not clear on reuse). */
+/* Up to the end of the block's last page: what follows is not the
+ * block's (a tail kept for the mapping's next block, or untouched pages
+ * that writes would make resident unseen). */
 size_t lg__huge_usable(const void *p)
 {
-    const lg_huge_t *h = header_of(p);
+    const lg_huge_t *h = header_of(p, "malloc_usable_size");
     return h->used - h->offset;
 }
 
 /* Grows or shrinks the mapping, moving its pages rather than copying them
- * when it cannot grow in place. */
-static void *huge_resize(lg_huge_t *h, void *p, size_t size)
+ * when it cannot grow in place; the pages past a shrunk block go back. */
+static void *huge_resize(lg_huge_t *h, size_t size)
 {
-    size_t offset = h->offset, old_size = h->map_size, old_used = h->used;
+    size_t offset = h->offset, old_size = h->map_size;
     if (size > PTRDIFF_MAX - offset - LG_SEGMENT_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
     size_t map_size = units_for(offset + size), used = pages_for(offset + size);
-    /* what was touched stays resident (and not zero) while it is mapped */
-    size_t kept = old_used < map_size ? old_used : map_size;
-    if (used < kept)
-        used = kept;
-    if (used > old_used && !lg__limit_allows(NULL, used - old_used))
+    if (used > h->resident && !lg__limit_allows(NULL, used - h->resident))
         return NULL;
-    if (map_size == old_size) {
-        track(h, false);
-        h->used = used;
-        track(h, true);
-        lg__count_commit(used - old_used);
-        return p;
-    }
-    track(h, false);
+    size_t old_used = tail_take(h); /* what may be resident: the tail serves the growth */
     uint8_t *base = (uint8_t *)h;
-    if (map_size < old_size) {
-        munmap(base + map_size, old_size - map_size);
-        lg__count_sub(&lg__counters.reserved, old_size - map_size);
-    } else if (!(base = grow_mapping(base, old_size, map_size))) {
-        track(h, true);
-        errno = ENOMEM;
-        return NULL;
+    count(h, false);
+    if (map_size > old_size) {
+        if (!(base = grow_mapping(base, old_size, map_size))) {
+            count(h, true);
+            if (old_used > h->used)
+                tail_keep(h, old_used);
+            errno = ENOMEM;
+            return NULL;
+        }
+        mark(base, map_size, true);
+    } else {
+        size_t kept = old_used < map_size ? old_used : map_size;
+        if (used < kept)
+            lg__os_purge(base + used, kept - used);
+        if (map_size < old_size) {
+            mark(base + map_size, old_size - map_size, false);
+            munmap(base + map_size, old_size - map_size);
+            lg__count_sub(&lg__counters.reserved, old_size - map_size);
+        }
     }
     h = (lg_huge_t *)base;
     h->map_size = map_size;
-    h->used = used;
+    h->used = h->resident = used;
     if (used > old_used)
         lg__count_commit(used - old_used);
     else
         lg__count_decommit(old_used - used);
-    track(h, true);
+    count(h, true);
     return base + offset;
 }
 
 void *lg__huge_realloc(void *p, size_t size)
 {
-    lg_huge_t *h = header_of(p);
-    size_t old_size = lg__huge_usable(p);
+    lg_huge_t *h = header_of(p, "realloc");
+    size_t old_size = h->used - h->offset;
     guard(h, false);
-    void *q = huge_resize(h, p, size);
-    guard(header_of(q ? q : p), true);
+    void *q = huge_resize(h, size);
+    guard(header_of(q ? q : p, "realloc"), true);
     if (q) {
         lg_track_free(p);
         lg_track_malloc(q, size, 0);

@@ -158,7 +158,8 @@ void       lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page);
 /* ---- huge blocks (huge.c) ----------------------------------------------- */
 
 /* A huge block's header is at the start of the 4 MiB unit that holds the
- * byte before the block, so p - 1 finds it for any alignment. */
+ * byte before the block, so p - 1 finds it for any alignment.  True also
+ * for a freed block whose mapping is cached: lg__huge_free reports it. */
 lg_inline bool lg__is_huge(const void *p)
 {
     return lg__map_test(lg__huge_map, (const uint8_t *)p - 1);
