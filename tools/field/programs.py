@@ -142,7 +142,8 @@ class Gawk(Program):
                  "then only the gawk executable relinked with the flags")
 
     def build(self, variant, lgflags):
-        cmd = (f'./configure -C -q --disable-dependency-tracking CFLAGS="{CFLAGS}" '
+        # No -C: extension/'s own configure rejects the top one's cache.
+        cmd = (f'./configure -q --disable-dependency-tracking CFLAGS="{CFLAGS}" '
                f'&& make -j{self.ctx.jobs}')
         if variant == "lgmalloc":
             # `make gawk` at the top does not recurse into extension/.
@@ -233,7 +234,7 @@ class Redis(Program):
 
     def stats_run(self, tree, data):
         return ("port=$((21000 + RANDOM % 20000)); "
-                "./src/redis-server --port $port --save '' --appendonly no > /dev/null & pid=$!; "
+                "./src/redis-server --port $port --save '' --appendonly no --enable-debug-command yes > /dev/null & pid=$!; "
                 "for i in $(seq 50); do ./src/redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done; "
                 "./src/redis-benchmark -p $port -q -n 20000 -r 10000 -t set,get,lpush,lpop,sadd,hset,zadd >/dev/null 2>&1; "
                 "./src/redis-cli -p $port debug populate 20000 k 600 >/dev/null 2>&1; "
@@ -241,6 +242,7 @@ class Redis(Program):
 
     def results(self, tree, log):
         res = {}
+        log = re.sub(r"\x1b\[[0-9;]*m", "", log)   # runtest colours its output
         for m in re.finditer(r"^\[(ok|err|skip|exception)\]: (.*?)(?: \(\d+ ms\))?$", log, re.M):
             status = {"ok": "PASS", "skip": "SKIP"}.get(m[1], "FAIL")
             # Units repeat names (one per encoding): number the repeats.
