@@ -288,4 +288,42 @@ class Redis(Program):
         return res
 
 
-ALL = [Sed, Jq, Gawk, Sqlite, Redis]
+class TinyXML2(Program):
+    name = "tinyxml2"
+    package = "tinyxml2"
+    binary = "xmltest"
+    suite = ("`make xmltest && ./xmltest`: ~500 checks of parsing, printing and editing "
+             "XML documents (C++: `new`/`delete`, and a pool allocator of its own for nodes)")
+    link_note = "plain Makefile: the flags in LDLIBS (after the objects)"
+
+    def build(self, variant, lgflags):
+        libs = f' LDLIBS="{lgflags}"' if variant == "lgmalloc" else ""
+        return f'make -j{self.ctx.jobs} xmltest CXXFLAGS="{CFLAGS} -fPIC"{libs}'
+
+    def test(self, variant):
+        return "./xmltest"
+
+    def stats_run(self, tree, data):
+        return "./xmltest > /dev/null"
+
+    def results(self, tree, log):
+        res = {}
+        for m in re.finditer(r"^\[(pass|fail)\] (.*?)(?: \[.*)?$", log, re.M):
+            test, n = m[2].strip(), 1
+            name = test
+            while name in res:
+                n += 1
+                name = f"{test} #{n}"
+            res[name] = "PASS" if m[1] == "pass" else "FAIL"
+        # A few checks print their result without a line of their own: the
+        # closing "Pass N, Fail N" is the count.
+        m = re.search(r"^Pass (\d+), Fail (\d+)", log, re.M)
+        if m:
+            for i in range(int(m[1]) - sum(1 for v in res.values() if v == "PASS")):
+                res[f"#pass-{i}"] = "PASS"
+            for i in range(int(m[2]) - sum(1 for v in res.values() if v == "FAIL")):
+                res[f"#fail-{i}"] = "FAIL"
+        return res
+
+
+ALL = [Sed, Jq, Gawk, Sqlite, Redis, TinyXML2]
