@@ -72,6 +72,7 @@ typedef struct lg_stats_s {
     size_t committed_peak;
     size_t purged_bytes;      /* total ever returned with madvise/munmap */
     size_t pages_in_use;      /* pages that hold blocks now */
+    size_t page_bytes;        /* the address space of those pages */
     size_t threads_live;      /* heaps bound to a running thread */
     size_t threads_seen;      /* heaps ever created */
     size_t segments_abandoned;/* segments left by exited threads, not yet adopted */

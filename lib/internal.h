@@ -62,7 +62,7 @@ uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough 
 typedef struct lg_counters_s {
     _Atomic size_t segments, segments_peak, huge_blocks, huge_bytes;
     _Atomic size_t reserved, committed, committed_peak, purged;
-    _Atomic size_t pages_in_use, threads_live, threads_seen, abandoned;
+    _Atomic size_t pages_in_use, page_bytes, threads_live, threads_seen, abandoned;
 } lg_counters_t;
 extern lg_counters_t lg__counters;
 void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak);

@@ -391,6 +391,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     for (unsigned i = first; i < first + k; i++)
         lg__slice_set(seg, i, page);
     lg__count_add(&lg__counters.pages_in_use, 1, NULL);
+    lg__count_add(&lg__counters.page_bytes, (size_t)k << LG_SLICE_SHIFT, NULL);
     lg__stats_page(cls, (size_t)k << LG_SLICE_SHIFT, true);
     return page;
 }
@@ -441,6 +442,7 @@ static unsigned page_slices_free(lg_segment_t *seg, lg_page_t *page)
     lg__count_decommit((size_t)(k - dirty) << LG_SLICE_SHIFT);
     seg->pages_used--;
     lg__count_sub(&lg__counters.pages_in_use, 1);
+    lg__count_sub(&lg__counters.page_bytes, (size_t)k << LG_SLICE_SHIFT);
     lg__stats_page(page->cls, (size_t)k << LG_SLICE_SHIFT, false);
     return dirty;
 }

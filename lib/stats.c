@@ -52,6 +52,7 @@ void lg_stats_get(lg_stats_t *out)
     out->committed_peak = LOAD(committed_peak);
     out->purged_bytes = LOAD(purged);
     out->pages_in_use = LOAD(pages_in_use);
+    out->page_bytes = LOAD(page_bytes);
     out->threads_live = LOAD(threads_live);
     out->threads_seen = LOAD(threads_seen);
     out->segments_abandoned = LOAD(abandoned);

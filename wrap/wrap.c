@@ -164,8 +164,9 @@ DEFINE void malloc_stats(void) { lg_stats_print(stderr); }
 /* What lgmalloc holds from the OS, in glibc's fields: live blocks mapped on
  * their own (hblks, hblkhd), and the rest (arena: segments, and freed
  * huge mappings kept for reuse).  The fast path counts no bytes, so
- * "allocated" (uordblks) is all of it and "free" (fordblks) nothing: an
- * upper bound that grows and shrinks with use. */
+ * "allocated" (uordblks) is the pages that hold blocks, and "free"
+ * (fordblks) the rest of the arena: memory freed and not yet given back,
+ * which falls as pages empty, as glibc's does. */
 DEFINE struct mallinfo2 mallinfo2(void)
 {
     lg_stats_t s;
@@ -175,7 +176,8 @@ DEFINE struct mallinfo2 mallinfo2(void)
     mi.hblks = s.huge_blocks;
     mi.hblkhd = s.huge_bytes;
     mi.usmblks = s.committed_peak;
-    mi.uordblks = s.committed_bytes;
+    mi.uordblks = s.page_bytes < mi.arena ? s.page_bytes : mi.arena;
+    mi.fordblks = mi.arena - mi.uordblks;
     return mi;
 }
 
@@ -186,7 +188,7 @@ DEFINE struct mallinfo mallinfo(void)
 #define CUT(x) ((x) > INT_MAX ? INT_MAX : (int)(x))
     struct mallinfo mi = {.arena = CUT(w.arena), .hblks = CUT(w.hblks),
                           .hblkhd = CUT(w.hblkhd), .usmblks = CUT(w.usmblks),
-                          .uordblks = CUT(w.uordblks)};
+                          .uordblks = CUT(w.uordblks), .fordblks = CUT(w.fordblks)};
 #undef CUT
     return mi;
 }

@@ -414,3 +414,28 @@ Test(glibc, malloc_stats_writes_a_report_on_stderr)
     close(fd);
     free(p);
 }
+
+Test(glibc, posix_memalign_with_a_bad_alignment_still_leaves_errno_alone)
+{
+    errno = 12345;
+    void *p = NULL;
+    cr_assert_eq(posix_memalign(&p, opaque(24), opaque(64)), EINVAL);
+    cr_assert_eq(errno, 12345);
+}
+
+Test(glibc, mallinfo2_allocated_bytes_fall_when_blocks_are_freed)
+{
+    enum { N = 2000, SIZE = 16000 };
+    static void *b[N];
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < N; i++) {
+        b[i] = malloc(opaque(SIZE));
+        memset(b[i], 1, SIZE);
+    }
+    for (int i = 0; i < N; i++)
+        free(b[i]);
+    struct mallinfo2 after = mallinfo2();
+    cr_assert_leq(after.uordblks, before.uordblks + MiB,
+                  "uordblks %zu before, %zu after %d blocks of %d bytes were allocated and freed",
+                  before.uordblks, after.uordblks, N, SIZE);
+}
