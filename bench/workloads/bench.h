@@ -105,4 +105,25 @@ static inline long rss_now(void)
 }
 #endif
 
+/* A checked block: its first word is its size, its last byte echoes it,
+ * and its first `fill` bytes are written; stamped_free checks the ends
+ * before freeing.  Blocks are at least 8 bytes. */
+static inline uint64_t *stamped_new(size_t size, size_t fill)
+{
+    uint64_t *p = malloc(size);
+    CHECK(p != NULL);
+    memset(p, (int)size, size < fill ? size : fill);
+    p[0] = size;
+    ((unsigned char *)p)[size - 1] = (unsigned char)size;
+    return p;
+}
+
+static inline void stamped_free(uint64_t *p)
+{
+    if (!p)
+        return;
+    CHECK(((unsigned char *)p)[p[0] - 1] == (unsigned char)p[0]);
+    free(p);
+}
+
 #endif

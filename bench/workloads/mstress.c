@@ -37,24 +37,9 @@ static size_t random_size(uint64_t *rng)
     return ((size_t)1 << bits) + ((r >> 24) & (((size_t)1 << bits) - 1));
 }
 
-/* A block's first word is its size; its last byte echoes it. */
 static uint64_t *make(uint64_t *rng)
 {
-    size_t size = random_size(rng);
-    uint64_t *p = malloc(size);
-    CHECK(p != NULL);
-    memset(p, (int)size, size < 64 ? size : 64);
-    p[0] = size;
-    ((unsigned char *)p)[size - 1] = (unsigned char)size;
-    return p;
-}
-
-static void drop(uint64_t *p)
-{
-    if (!p)
-        return;
-    CHECK(((unsigned char *)p)[p[0] - 1] == (unsigned char)p[0]);
-    free(p);
+    return stamped_new(random_size(rng), 64);
 }
 
 static void *worker(void *arg)
@@ -72,23 +57,23 @@ static void *worker(void *arg)
             *slot = atomic_exchange(shared, *slot);
             break;
         case 1: /* a new block into the array, an older one freed */
-            drop(atomic_exchange(shared, make(&rng)));
+            stamped_free(atomic_exchange(shared, make(&rng)));
             break;
         case 2: case 3: case 4: case 5:
-            drop(*slot);
+            stamped_free(*slot);
             *slot = NULL;
             break;
         default:
-            drop(*slot);
+            stamped_free(*slot);
             *slot = make(&rng);
         }
     }
     /* a quarter of what is left outlives the thread */
     for (int i = 0; i < SLOTS; i++) {
         if (mine[i] && rng_next(&rng) % 4 == 0)
-            drop(atomic_exchange(&transfer[rng_next(&rng) % TRANSFER], mine[i]));
+            stamped_free(atomic_exchange(&transfer[rng_next(&rng) % TRANSFER], mine[i]));
         else
-            drop(mine[i]);
+            stamped_free(mine[i]);
     }
     free(mine);
     return NULL;
@@ -105,14 +90,14 @@ int main(int argc, char **argv)
     for (long g = 0; g < generations; g++) {
         run_threads(a.threads, worker);
         for (int i = 0; i < TRANSFER / 8; i++) /* main frees some of what they left */
-            drop(atomic_exchange(&transfer[rng_next(&rng) % TRANSFER], NULL));
+            stamped_free(atomic_exchange(&transfer[rng_next(&rng) % TRANSFER], NULL));
     }
     double dt = now_s() - t0;
     long left = 0;
     for (int i = 0; i < TRANSFER; i++) {
         uint64_t *p = atomic_load(&transfer[i]);
         left += p ? (long)p[0] : 0;
-        drop(p);
+        stamped_free(p);
     }
     printf("mstress: generations=%ld ops=%ld kops_per_s=%.1f left_kib=%ld rss_end_kib=%ld\n",
            generations, generations * n_ops * a.threads,

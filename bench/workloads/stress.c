@@ -26,24 +26,9 @@ static size_t random_size(uint64_t *rng)
     return size < (4u << 20) ? size : (4u << 20);
 }
 
-/* A block's first word is its size; its last byte echoes it. */
 static uint64_t *make(uint64_t *rng)
 {
-    size_t size = random_size(rng);
-    uint64_t *p = malloc(size);
-    CHECK(p != NULL);
-    memset(p, (int)size, size < 128 ? size : 128);
-    p[0] = size;
-    ((unsigned char *)p)[size - 1] = (unsigned char)size;
-    return p;
-}
-
-static void drop(uint64_t *p)
-{
-    if (!p)
-        return;
-    CHECK(((unsigned char *)p)[p[0] - 1] == (unsigned char)p[0]);
-    free(p);
+    return stamped_new(random_size(rng), 128);
 }
 
 static void *worker(void *arg)
@@ -54,15 +39,15 @@ static void *worker(void *arg)
     for (long i = 0; i < n_ops; i++) {
         uint64_t r = rng_next(&rng);
         if (r % 8 == 0) {
-            drop(atomic_exchange(&pool[(r >> 8) % SHARED], make(&rng)));
+            stamped_free(atomic_exchange(&pool[(r >> 8) % SHARED], make(&rng)));
         } else {
             uint64_t **slot = &mine[(r >> 8) % PRIVATE];
-            drop(*slot);
+            stamped_free(*slot);
             *slot = make(&rng);
         }
     }
     for (int i = 0; i < PRIVATE; i++)
-        drop(mine[i]);
+        stamped_free(mine[i]);
     return NULL;
 }
 
@@ -76,7 +61,7 @@ int main(int argc, char **argv)
         run_threads(a.threads, worker);
     double dt = now_s() - t0;
     for (int i = 0; i < SHARED; i++)
-        drop(atomic_load(&pool[i]));
+        stamped_free(atomic_load(&pool[i]));
     printf("stress: ops=%ld kops_per_s=%.1f\n", n_rounds * n_ops * a.threads,
            (double)n_rounds * n_ops * a.threads / dt / 1e3);
     return 0;
