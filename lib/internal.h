@@ -37,7 +37,7 @@ size_t lg__class_add_exact(size_t block);
 /* Pages held per class (stats.c), counted as pages come and go. */
 void   lg__stats_page(size_t cls, size_t bytes, bool added);
 /* Counts a malloc seen by the generic path against its call site. */
-void   lg__route_observe(uintptr_t ret, size_t size);
+void   lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
 
 
 /* ---- pages (page.c, secure.c) ------------------------------------------- */
@@ -91,7 +91,7 @@ extern bool lg__stats_on;
  * are aligned), with LG_OWNER_COUNTED or without. */
 #define LG_OWNER_NONE    ((uintptr_t)2)
 void lg__stats_init(void);
-void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret);
+void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret, const uintptr_t *slot);
 void lg__stats_free(const lg_page_t *page);
 size_t lg__stats_exact_requests(void);   /* allocations from exact-fit classes */
 

@@ -380,6 +380,16 @@ static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
     return page;
 }
 
+/* Where this function's return address lies: the word below its canonical
+ * frame address, where the call pushed it (x86).  Reached by a jump from
+ * the entry points, the generic path returns straight to the program, so
+ * the word is the program's call site and the frames above are its own. */
+#if defined(__x86_64__) || defined(__i386__)
+#define LG_RETURN_SLOT() ((const uintptr_t *)__builtin_dwarf_cfa() - 1)
+#else
+#define LG_RETURN_SLOT() ((const uintptr_t *)NULL)
+#endif
+
 void *lg__malloc_generic(size_t size)
 {
     lg_heap_t *heap = lg__heap;
@@ -404,7 +414,7 @@ void *lg__malloc_generic(size_t size)
     }
     lg_block_t *block = lg__page_pop(page, page->free, size);
     if (lg_unlikely(lg__stats_on))
-        lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0));
+        lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
     return block;
 }
 

@@ -59,12 +59,12 @@ void lg_route_count_patched(size_t sites)
 }
 
 /* With statistics on: was the size the one the call site predicts? */
-void lg__route_observe(uintptr_t ret, size_t size)
+void lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size)
 {
     lg_route_lookup_t fn = atomic_load_explicit(&lookup, memory_order_acquire);
     if (!fn)
         return;
-    size_t predicted = fn(ret);
+    size_t predicted = fn(ret, slot);
     if (predicted == LG_ROUTE_NONE)
         return;
     atomic_fetch_add_explicit(predicted == size ? &hits : &misses, 1, memory_order_relaxed);

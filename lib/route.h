@@ -27,9 +27,11 @@ size_t lg_route_add_exact(const size_t *sizes, size_t count);
 
 /* The predicted sites, for the statistics: with statistics on, the core
  * asks this function (set once, by the analysis) what a return address
- * predicts, to count hits and misses.  Returns the predicted size or
- * LG_ROUTE_NONE when the site has no prediction. */
-typedef size_t (*lg_route_lookup_t)(uintptr_t return_address);
+ * predicts, to count hits and misses.  `slot` is where the return address
+ * lies on the stack, on x86-64 (NULL elsewhere): the caller's frames are
+ * above it.  Returns the predicted size or LG_ROUTE_NONE when the site has
+ * no prediction. */
+typedef size_t (*lg_route_lookup_t)(uintptr_t return_address, const uintptr_t *slot);
 void lg_route_set_lookup(lg_route_lookup_t lookup, size_t sites, size_t sites_sized);
 
 /* The short path (wrap/entries.c): an entry point per class that allocates

@@ -67,13 +67,13 @@ typedef struct class_counters_s {
 } class_counters_t;
 static class_counters_t per_class[LG_CLASSES];
 
-void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret)
+void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret, const uintptr_t *slot)
 {
     class_counters_t *c = &per_class[cls];
     atomic_fetch_add_explicit(&c->requests, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->requested, size, memory_order_relaxed);
     lg__count_add(&c->live, lg__class_size[cls], &c->peak);
-    lg__route_observe(ret, size);
+    lg__route_observe(ret, slot, size);
 }
 
 void lg__stats_free(const lg_page_t *page)

@@ -72,13 +72,12 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
 
 /* ---- the statistics' lookup --------------------------------------------- */
 
-#define LGP_WRAP_DEPTH  4    /* a wrapper of a wrapper ... as the scan's rounds */
-#define LGP_STACK_WORDS 64   /* from the lookup's frame up to the allocator's caller */
+#define LGP_WRAP_DEPTH  4    /* a wrapper of a wrapper ... */
 
 /* The site that called the wrapper whose allocation pushed its return
  * address at `slot`: the wrapper's own return address lies `frame` bytes
  * above (the analysis followed the stack pointer there).  It must be a
- * call of that wrapper, or `slot` was another copy of the value. */
+ * call of that wrapper, or the frame is not the one the analysis saw. */
 static const lgp_site_t *wrapper_caller(const lgp_table_t *t, const lgp_site_t *site,
                                         const uintptr_t *slot)
 {
@@ -94,44 +93,16 @@ static const lgp_site_t *wrapper_caller(const lgp_table_t *t, const lgp_site_t *
     return NULL;
 }
 
-/* Where the allocator's caller's return address lies above this frame:
- * the allocator's frames on the way here are the same at every call, so
- * once found, only that word is read. */
-static _Atomic long return_word = -1;
-
-/* The allocator met ret, the allocation a wrapper returns: the return
- * address it pushed lies a few frames above this one (the allocator's
- * own, up to its entry), where the words are read.  Copies of ret that
- * the allocator keeps on its way come first; the wrapper's caller, a call
- * of that very wrapper, tells the real one. */
-__attribute__((noinline, no_sanitize_address))
-static const lgp_site_t *through_wrappers(const lgp_table_t *t, const lgp_site_t *site,
-                                          uintptr_t ret)
-{
-    const uintptr_t *sp = __builtin_frame_address(0);
-    long known = atomic_load_explicit(&return_word, memory_order_relaxed);
-    if (known >= 0)
-        return sp[known] == ret ? wrapper_caller(t, site, &sp[known]) : NULL;
-    for (long i = 0; i < LGP_STACK_WORDS; i++) {
-        if (sp[i] != ret)
-            continue;
-        const lgp_site_t *caller = wrapper_caller(t, site, &sp[i]);
-        if (caller) {
-            atomic_store_explicit(&return_word, i, memory_order_relaxed);
-            return caller;
-        }
-    }
-    return NULL;
-}
-
 /* For the statistics: the size a return address predicts.  A site that
- * calls a wrapper is checked through the wrapper's allocation. */
-static size_t lookup(uintptr_t ret)
+ * calls a wrapper is checked through the wrapper's allocation: `slot`, where
+ * the core found the return address on the stack, starts the walk up the
+ * wrappers' frames. */
+static size_t lookup(uintptr_t ret, const uintptr_t *slot)
 {
     const lgp_table_t *t = lgp_self_table();
     const lgp_site_t *site = lgp_table_find(t, ret);
-    if (site && site->frame > 0) {
-        const lgp_site_t *caller = through_wrappers(t, site, ret);
+    if (site && site->frame > 0 && slot && *slot == ret) {
+        const lgp_site_t *caller = wrapper_caller(t, site, slot);
         if (caller && routed(caller))
             return (size_t)caller->size;
     }
