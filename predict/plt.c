@@ -67,6 +67,7 @@ static int add_target(lgp_targets_t *t, uint64_t addr, bool is_slot, const lgp_w
     lgp_target_t target = {
         .addr = addr, .is_slot = is_slot, .via = w->via, .confidence = 1.0f,
         .spec = w->spec, .name = w->callee,
+        .named = w->via == LGP_VIA_WRAPPER,   /* a user's, in another object */
     };
     return lgp__targets_add(t, &target);
 }

@@ -325,13 +325,80 @@ static lgp_raw_t *returned_allocation(const lgp_elf_t *elf, const lgp_targets_t 
 }
 
 /* A named function seen to allocate its argument plus a constant (a
- * header): its callers' sizes get the constant too. */
-static void named_constant(lgp_target_t *t, lgp_spec_t seen)
+ * header): its callers' sizes get the constant too.  True when the size
+ * seen is the user's argument (plus that constant): the analysis then
+ * follows the size itself. */
+static bool named_constant(lgp_target_t *t, lgp_spec_t seen)
 {
     lgp_factor_t *f = &t->spec.factor[0];
     if (t->spec.count == 1 && seen.count == 1 && seen.factor[0].kind == LGP_FACTOR_REG
-        && seen.factor[0].reg == f->reg && seen.factor[0].ext == LGP_EXT_NONE)
+        && seen.factor[0].reg == f->reg && seen.factor[0].ext == LGP_EXT_NONE) {
         f->value = seen.factor[0].value;
+        return true;
+    }
+    return false;
+}
+
+/* The callers of a named function the analysis cannot check (it allocates
+ * through a pointer, as sqlite's sqlite3Malloc, or lies in another object)
+ * keep the user's size for the report only: below the confidence that
+ * counts as a prediction. */
+#define NAMED_UNCHECKED 0.45f
+
+static void named_checked(lgp_target_t *t)
+{
+    t->checked = true;
+    t->confidence = 1.0f;
+}
+
+/* A named function whose allocations are all tail calls (`jmp malloc`) of
+ * functions the allocator sees directly: the allocator sees its callers'
+ * return addresses, so its call sites are checked like a forwarder's. */
+static void named_tail(lgp_targets_t *targets, lgp_target_t *t, const lgp_raw_t *from,
+                       const lgp_raw_t *to, const lgp_evidence_src_t *dwarf)
+{
+    bool same = true;
+    lgp_spec_t seen = { .count = 0 };
+    for (const lgp_raw_t *r = from; r < to; r++) {
+        const lgp_target_t *callee = &targets->items[r->target];
+        if (!r->tail || callee->via == LGP_VIA_WRAPPER)
+            return;
+        lgp_spec_t s = lgp__evaluate(r, callee, dwarf);
+        same &= seen.count == 0 || same_spec(&seen, &s);
+        seen = s;
+    }
+    if (same)
+        named_constant(t, seen);
+    t->via = LGP_VIA_FORWARDER;
+    named_checked(t);
+}
+
+/* A function the user named keeps the size the user gave, at full
+ * confidence only where that size is checked: at run time through the
+ * allocation it returns (its frame known), or through its tail calls;
+ * or by the analysis, which sees the allocation it returns take the
+ * user's argument (plus a constant). */
+static void named_check(const lgp_elf_t *elf, lgp_targets_t *targets, long known,
+                        lgp_raw_t *from, lgp_raw_t *to, const lgp_evidence_src_t *dwarf,
+                        lgp_code_t *code)
+{
+    lgp_target_t *t = &targets->items[known];
+    bool tail = false;
+    for (const lgp_raw_t *r = from; r < to; r++)
+        tail |= r->tail;
+    if (tail) {
+        named_tail(targets, t, from, to, dwarf);
+        return;
+    }
+    int32_t frame = -1;
+    lgp_raw_t *r = returned_allocation(elf, targets, from, to, dwarf, code, true, &frame);
+    if (!r)
+        return;
+    r->wrapper = (uint32_t)known + 1;
+    r->frame = frame;
+    bool seen = named_constant(t, lgp__evaluate(r, &targets->items[r->target], dwarf));
+    if (seen || frame > 0)
+        named_checked(t);
 }
 
 /* One function's raw sites [from, to): a forwarder if it tail-calls a
@@ -344,20 +411,8 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
     const lgp_func_t *f = &elf->funcs[from->func];
     long known = lgp__targets_index(targets, f->start, false);
     if (known >= 0) {
-        /* a function the user named keeps the size the user gave; the
-         * allocation it returns, when there is one, lets the run-time check
-         * compare that size with the real request */
-        lgp_target_t *t = &targets->items[known];
-        if (t->named && !t->checked) {
-            int32_t frame = -1;
-            lgp_raw_t *r = returned_allocation(elf, targets, from, to, dwarf, code, true, &frame);
-            if (r) {
-                r->wrapper = (uint32_t)known + 1;
-                r->frame = frame;
-                t->checked = true;
-                named_constant(t, lgp__evaluate(r, &targets->items[r->target], dwarf));
-            }
-        }
+        if (targets->items[known].named && !targets->items[known].checked)
+            named_check(elf, targets, known, from, to, dwarf, code);
         return 0;
     }
     lgp_spec_t spec = { .count = 0 };
@@ -405,16 +460,28 @@ static int derive(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raw_t *from,
     return lgp__targets_add(targets, &derived);
 }
 
+/* The named functions first: what their callers predict, and what the
+ * functions found to pass through to them inherit, depends on whether
+ * they are checked. */
 static int derive_all(const lgp_elf_t *elf, lgp_targets_t *targets, lgp_raws_t *raws,
                       size_t first, const lgp_evidence_src_t *dwarf, unsigned round,
                       lgp_code_t *code, lgp_costs_t *costs)
 {
-    for (size_t i = first, j; i < raws->count; i = j) {
-        for (j = i + 1; j < raws->count && raws->items[j].func == raws->items[i].func; j++)
-            ;
-        if (derive(elf, targets, &raws->items[i], &raws->items[j], dwarf, round, code,
-                   costs) != 0)
-            return -1;
+    for (int named = 1; named >= 0; named--) {
+        for (size_t i = first, j; i < raws->count; i = j) {
+            for (j = i + 1; j < raws->count && raws->items[j].func == raws->items[i].func; j++)
+                ;
+            const lgp_func_t *f = &elf->funcs[raws->items[i].func];
+            long known = lgp__targets_index(targets, f->start, false);
+            if ((known >= 0 && targets->items[known].named) != named)
+                continue;
+            if (derive(elf, targets, &raws->items[i], &raws->items[j], dwarf, round, code,
+                       costs) != 0)
+                return -1;
+        }
+        for (size_t i = 0; named && i < targets->count; i++)
+            if (targets->items[i].named && !targets->items[i].checked)
+                targets->items[i].confidence = NAMED_UNCHECKED;
     }
     return 0;
 }

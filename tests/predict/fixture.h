@@ -11,6 +11,8 @@
 #define LGFX_BRANCH  'b'   /* one of several constants, by a branch */
 #define LGFX_WRAPPED 'w'   /* a constant passed to a wrapper (xmalloc) */
 #define LGFX_NAMED   'n'   /* a constant passed to a user-named function */
+#define LGFX_UNSEEN  'u'   /* passed to a user-named function whose allocation the
+                              analysis cannot see (through a pointer) */
 #define LGFX_CHANGING 'm'  /* passed to a function that allocates more than once or
                               changes the size: no wrapper for it */
 

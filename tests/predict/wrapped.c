@@ -4,7 +4,8 @@
  * allocator, and counted as a hit or a miss like a direct site's.
  *
  * Run with LGMALLOC_STATS=1 LGMALLOC_PREDICT_SYNC=1
- * LGMALLOC_ALLOC_FUNCS=doubling_alloc,header_named (tests/predict/meson.build). */
+ * LGMALLOC_ALLOC_FUNCS=doubling_alloc,header_named,tail_named,tail_doubling
+ * (tests/predict/meson.build). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -49,6 +50,19 @@ __attribute__((noinline)) void *header_named(size_t n)
     return p;
 }
 
+/* Named by the user, and tail-calling malloc (assembly, so at every
+ * optimisation level): the allocator sees the caller's return address.
+ * One asks for 32 more than its argument, the other for twice it. */
+void *tail_named(size_t n);
+void *tail_doubling(size_t n);
+__asm__(".text\n"
+        ".globl tail_named\n.type tail_named, @function\n"
+        "tail_named:\n\t.cfi_startproc\n\tleaq 32(%rdi), %rdi\n\tjmp malloc\n\t.cfi_endproc\n"
+        ".size tail_named, .-tail_named\n"
+        ".globl tail_doubling\n.type tail_doubling, @function\n"
+        "tail_doubling:\n\t.cfi_startproc\n\taddq %rdi, %rdi\n\tjmp malloc\n\t.cfi_endproc\n"
+        ".size tail_doubling, .-tail_doubling\n");
+
 /* A call, not a tail call: the site is the call into the wrapper. */
 #define SITE(name, call)                                                \
     __attribute__((noinline)) static void *name(void)                   \
@@ -62,6 +76,8 @@ SITE(site_wrapped, wrapped_alloc(136))
 SITE(site_plus, wrapped_plus(100))
 SITE(site_doubling, doubling_alloc(200))
 SITE(site_header_named, header_named(100))
+SITE(site_tail_named, tail_named(100))
+SITE(site_tail_doubling, tail_doubling(200))
 
 static lg_predict_stats_t run(void *(*site)(void))
 {
@@ -101,4 +117,17 @@ Test(wrapped, a_named_function_seen_to_add_a_constant_predicts_it)
     lg_predict_stats_t d = run(site_header_named);
     cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
     cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, a_named_function_that_tail_calls_is_checked_at_its_callers_site)
+{
+    lg_predict_stats_t d = run(site_tail_named);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, a_named_function_that_tail_calls_with_another_size_counts_misses)
+{
+    lg_predict_stats_t d = run(site_tail_doubling);
+    cr_expect_geq(d.misses, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
 }
