@@ -1,6 +1,9 @@
 /* consumer-c: built against lgmalloc as a Meson subproject.  Every block
  * the program allocates, and those libc allocates for it, must be
- * lgmalloc's; exits non-zero naming the first one that is not. */
+ * lgmalloc's; exits non-zero naming the first one that is not.
+ * Built again as consumer-static (dependency('lgmalloc-static')) and, with
+ * CONSUMER_WRAP_ONLY, as consumer-wrap (dependency('lgmalloc-wrap')), where
+ * libc's own blocks must stay glibc's. */
 #define _GNU_SOURCE
 #include <lgmalloc.h>
 
@@ -8,12 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef CONSUMER_NAME
+#define CONSUMER_NAME "consumer-c"
+#endif
+
 static int failures;
 
 static void expect(int ok, const char *what)
 {
     if (!ok) {
-        fprintf(stderr, "consumer-c: %s\n", what);
+        fprintf(stderr, CONSUMER_NAME ": %s\n", what);
         failures++;
     }
 }
@@ -36,7 +43,11 @@ int main(void)
     expect(grown && lg_owns(grown), "realloc is not lgmalloc's");
     expect(aligned && lg_owns(aligned) && ((size_t)aligned & 4095) == 0,
            "aligned_alloc is not lgmalloc's or not aligned");
+#ifdef CONSUMER_WRAP_ONLY
+    expect(copy && !lg_owns(copy), "strdup (libc's own malloc) is lgmalloc's in wrap mode");
+#else
     expect(copy && lg_owns(copy), "strdup (libc's own malloc) is not lgmalloc's");
+#endif
 
     free(small);
     free(medium);
@@ -46,6 +57,6 @@ int main(void)
     free(aligned);
     free(copy);
     if (failures == 0)
-        printf("consumer-c: every block is lgmalloc's\n");
+        printf(CONSUMER_NAME ": every block is where it belongs\n");
     return failures != 0;
 }
