@@ -2,10 +2,10 @@
 how its test suite's results are read.
 
 Every program is built twice from the same Debian source, with the same
-options: "plain" (glibc's malloc) and "lgmalloc", linked the way README.md
-tells users (the installed lgmalloc.pc, `pkg-config --static --libs`).
-Where that way fails for a program (a known defect), the program's recipe
-says how it was linked instead and the report says so.
+options: "plain" (glibc's malloc) and "lgmalloc", linked the way
+docs/linking.md tells users for its build system (the installed
+lgmalloc.pc, `pkg-config --static --libs lgmalloc`): autoconf's LIBS,
+Redis's REDIS_LDFLAGS, a plain Makefile's LDLIBS.
 """
 
 import glob
@@ -104,25 +104,22 @@ class Jq(Program):
     package = "jq"
     quick = True
     binary = "jq"
-    suite = ("`make check`, configured --disable-valgrind: tests/jqtest (~500 programs), onigtest, "
-             "shtest, utf8test, base64test, mantest, optionaltest")
-    link_note = ("README's `LIBS=$(pkg-config ...)` breaks libjq.so's link (known defect: "
-                 "pkg-config flags in shared objects); built with --disable-shared, "
-                 "both variants")
+    suite = ("`make check` (every jq program under valgrind's memcheck, as jq's "
+             "configure sets up when valgrind is installed): tests/jqtest (~500 programs), "
+             "onigtest, shtest, utf8test, base64test, mantest, optionaltest")
+    link_note = "autoconf LIBS: the jq executable and the shared libjq.so with the same flags"
 
     def prepare_source(self, srcdir):
         return "autoreconf -fi"
 
     def build(self, variant, lgflags):
         libs = f' LIBS="{lgflags}"' if variant == "lgmalloc" else ""
-        return (f'./configure -C -q --disable-docs --disable-maintainer-mode --disable-shared --disable-valgrind '
+        return (f'./configure -C -q --disable-docs --disable-maintainer-mode '
                 f'--disable-dependency-tracking CFLAGS="{CFLAGS}"{libs} '
                 f'&& make -j{self.ctx.jobs}')
 
     def test(self, variant):
-        # jq's tests run every program under valgrind when it is there:
-        # valgrind mixing allocators is a known defect, measured apart.
-        return f"make -k -j{self.ctx.jobs} check NO_VALGRIND=1"
+        return f"make -k -j{self.ctx.jobs} check"
 
     def stats_run(self, tree, data):
         return (f"./jq -c 'map(select(.n % 3 == 0) | {{k: .s, v: [.n, .n * 2], t: .tags}}) "
@@ -154,23 +151,18 @@ class Gawk(Program):
     package = "gawk"
     binary = "gawk"
     suite = "`make check`: gawk's test/ (~560 awk programs compared with their expected output)"
-    link_note = ("README's `LIBS=$(pkg-config ...)` breaks the extension modules' link "
-                 "(known defect: pkg-config flags in shared objects); configured plainly, "
-                 "then only the gawk executable relinked with the flags")
+    link_note = "autoconf LIBS: the gawk executable and its extension modules with the same flags"
 
     def build(self, variant, lgflags):
         # No -C: extension/'s own configure rejects the top one's cache.
         # Debian's source lacks the GFDL manual's sources: touched, as
         # debian/rules does, so that doc/ does not try to remake them.
-        cmd = (f'./configure -q --disable-dependency-tracking CFLAGS="{CFLAGS}" '
+        libs = f' LIBS="{lgflags}"' if variant == "lgmalloc" else ""
+        cmd = (f'./configure -q --disable-dependency-tracking CFLAGS="{CFLAGS}"{libs} '
                '&& touch --date="Jan 01 2000" doc/gawktexi.in doc/sidebar.awk doc/gawk.texi '
                'doc/gawk.info doc/gawkinet.texi doc/gawkinet.info doc/gawkworkflow.texi '
                'doc/gawkworkflow.info doc/pm-gawk.texi doc/pm-gawk.info '
                f'&& make -j{self.ctx.jobs}')
-        if variant == "lgmalloc":
-            # `make gawk` at the top does not recurse into extension/.
-            cmd += (' && libs=$(sed -n "s/^LIBS = //p" Makefile) && rm -f gawk '
-                    f'&& make gawk LIBS="$libs {lgflags}"')
         return cmd
 
     def test(self, variant):
@@ -244,18 +236,18 @@ class Redis(Program):
              "unit/dump", "unit/info", "unit/maxmemory", "unit/client-eviction",
              "unit/memefficiency", "unit/lazyfree", "unit/multi", "unit/scripting"]
     suite = ("`./runtest` on " + str(len(units)) + " units: " + ", ".join(u[5:] for u in units))
-    link_note = ("Redis-style Makefile: MALLOC=libc and the flags appended to FINAL_LIBS "
-                 "(after the objects)")
+    link_note = "Redis's Makefile: MALLOC=libc, the flags in REDIS_LDFLAGS (docs/linking.md)"
 
     def build(self, variant, lgflags):
         base = f"make -j{self.ctx.jobs} MALLOC=libc USE_SYSTEMD=no BUILD_TLS=no"
         if variant == "lgmalloc":
-            base += f' FINAL_LIBS="-lm -ldl -pthread -lrt {lgflags}"'
+            base += f' REDIS_LDFLAGS="{lgflags}"'
         return base
 
     def test(self, variant):
-        # A test that dies with an exception stops runtest: client-eviction
-        # (known to fail with lgmalloc) runs on its own, after the others.
+        # A test that dies with an exception stops runtest, and
+        # client-eviction's depend on timing: it runs on its own, after the
+        # others, with one client.
         main = " ".join(f"--single {u}" for u in self.units if u != "unit/client-eviction")
         return ("rc=0; ./runtest --clients 2 --timeout 1200 " + main + " || rc=1; "
                 "./runtest --clients 1 --timeout 1200 --single unit/client-eviction || rc=1; "
