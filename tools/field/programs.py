@@ -102,7 +102,6 @@ class Sed(Program):
 class Jq(Program):
     name = "jq"
     package = "jq"
-    quick = True
     binary = "jq"
     suite = ("`make check` (every jq program under valgrind's memcheck, as jq's "
              "configure sets up when valgrind is installed): tests/jqtest (~500 programs), "
@@ -283,6 +282,7 @@ class Redis(Program):
 class TinyXML2(Program):
     name = "tinyxml2"
     package = "tinyxml2"
+    quick = True
     binary = "xmltest"
     suite = ("`make xmltest && ./xmltest`: ~500 checks of parsing, printing and editing "
              "XML documents (C++: `new`/`delete`, and a pool allocator of its own for nodes)")
