@@ -35,14 +35,10 @@
 
 /* The bounds count the bytes each mapping may have resident (`used`: up
  * to its last block's end), not what is: pages the block never touched
- * count too.  With 64 MiB and 16 slots, the stress
- * benchmark (huge blocks of 0.5 to 4 MiB, about 10 live) found the cache
- * full at every other free: 2 threads 0.57 s, 1,400 munmap and 74,000
- * faults (mimalloc 0.30 s, 36,000 faults); with 128 MiB and 32 slots 0.37
- * s, 160-200 munmap (thread stacks among them), 57,000 faults, its peak
- * RSS 29 -> 79 MiB (mimalloc's 141).  Measuring what is resident instead
- * (mincore) cost more than the unmaps it saved: 40% of that run's time
- * was in mincore (0.8-1.1 s in all). */
+ * count too.  Smaller bounds left the cache full at every other free of a
+ * program with a few huge blocks live; measuring what is resident
+ * (mincore) cost more than the unmaps it saved.  The figures are in
+ * docs/design.md ("Returning memory"). */
 #define LG_HUGE_CACHE_SLOTS 32
 #define LG_HUGE_CACHE_BYTES ((size_t)128 << 20)
 #define LG_HUGE_CACHE_MS    1000 /* unmapped after a second unused */

@@ -52,8 +52,8 @@ static lg_segment_t *cache[LG_SEGMENT_CACHE];
 static unsigned cached;                  /* under lg__lock */
 /* Resident free slices of the segments no heap owns (cached or abandoned),
  * under lg__lock: up to LG_UNOWNED_SLICES of them are kept, so a thread that
- * starts as another exits finds its pages resident (20,000 short-lived
- * threads: 120,000 page faults when every exit purged).  Up to
+ * starts as another exits finds its pages resident (docs/design.md,
+ * "Returning memory", has what purging at every exit cost).  Up to
  * LG_UNOWNED_MAX are kept for as long as a heap keeps its own (two purge
  * delays), then purged at the next purge tick of any heap: threads that
  * hand their blocks to the next generation leave it megabytes at every
