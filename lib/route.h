@@ -34,12 +34,8 @@ size_t lg_route_add_exact(const size_t *sizes, size_t count);
 typedef size_t (*lg_route_lookup_t)(uintptr_t return_address, const uintptr_t *slot);
 void lg_route_set_lookup(lg_route_lookup_t lookup, size_t sites, size_t sites_sized);
 
-/* The short path (wrap/entries.c): an entry point per class that allocates
- * from that class without computing it; call sites whose size is known
- * with high confidence are pointed at these.  NULL past the classes. */
-typedef void *(*lg_route_entry_t)(size_t size);
-lg_route_entry_t lg_route_entry(size_t cls);
-/* Called by the patcher: how many call sites now use an entry. */
+/* Called by the patcher: how many call sites now use an entry of the short
+ * path (wrap/entries.h). */
 void lg_route_count_patched(size_t sites);
 
 #endif /* LG_ROUTE_H */

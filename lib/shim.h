@@ -1,13 +1,15 @@
 /* The core's side of its seam with the shim (wrap/): the shim tells the
  * core where pointers it does not own go, and may report fatal errors the
  * way the core does.  Nothing else of the core is visible to the shim but
- * the public lgmalloc.h. */
+ * the public lgmalloc.h.  The core links without the shim too. */
 #ifndef LG_SHIM_H
 #define LG_SHIM_H
 
 #include <stddef.h>
 
-/* Defined by the shim: the allocator that owns what lgmalloc does not. */
+/* The allocator that owns what lgmalloc does not: defined by the shim
+ * (wrap/wrap.c); without it, by the core (foreign.c, weak), whose
+ * functions abort. */
 extern void   (*const lg__foreign_free)(void *p);
 extern void  *(*const lg__foreign_realloc)(void *p, size_t size);
 extern size_t (*const lg__foreign_usable_size)(void *p);

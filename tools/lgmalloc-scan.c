@@ -9,7 +9,7 @@
  *
  * The functions named at build time (-Dextra_alloc_functions) and in
  * LGMALLOC_ALLOC_FUNCS count as allocation functions, as for a program. */
-#include "lgmalloc_predict.h"
+#include "analysis/analysis.h"   /* the analysis alone: nothing of the runtime */
 
 #include <stdlib.h>
 #include <string.h>

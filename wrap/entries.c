@@ -1,7 +1,7 @@
 /* The short path: one malloc entry point per size class, which
  * allocates from its class without computing it.  At start-up the analysis
  * points the call sites whose size it knows with high confidence at these
- * (predict/patch.c rewrites the call's rel32 displacement).
+ * (predict/routing/patch.c rewrites the call's rel32 displacement).
  *
  * Each entry is the class fast path of lib/fast.h: the current page of its
  * class, the size checked against that page's block size, a pop; anything
@@ -9,11 +9,12 @@
  * heap yet) is a tail call to the generic path with the size it was given.
  * So a wrong prediction costs time, never a misplaced block, and the
  * generic path still sees the program's return address.  Compiled, an
- * entry is a dozen instructions with no frame (objdump -d wrap/entries.c.o). */
+ * entry has no frame (objdump -d wrap/entries.c.o; see
+ * docs/decisions.md#short-path). */
+#include "entries.h"
 #include "handover.h"
 #define LG_MALLOC_MISS lg__shim_malloc_miss /* asks first whether lgmalloc serves */
 #include "../lib/fast.h"
-#include "../lib/route.h"
 
 /* One entry per class: LG_ENTRIES_80 expands `X` for 0..79. */
 #define LG_ENTRIES_10(X, t) X(t##0) X(t##1) X(t##2) X(t##3) X(t##4) \

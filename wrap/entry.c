@@ -8,22 +8,19 @@
  * what the prediction keys call sites by. */
 #include <stddef.h>
 
-#define FORWARD(ret, name, params, args)                                    \
+#include "alloc_functions.h"
+
+#define FORWARD(ret, name, params, args, ...)                               \
     extern ret __real_##name params;                                        \
     __attribute__((visibility("default"))) ret __wrap_##name params          \
     {                                                                       \
         return __real_##name args;                                          \
     }
+#define FORWARD_FREE(name, params, args)                                    \
+    extern void __real_##name params;                                       \
+    __attribute__((visibility("default"))) void __wrap_##name params         \
+    {                                                                       \
+        __real_##name args;                                                 \
+    }
 
-FORWARD(void *, malloc, (size_t n), (n))
-extern void __real_free(void *p);
-__attribute__((visibility("default"))) void __wrap_free(void *p) { __real_free(p); }
-FORWARD(void *, calloc, (size_t c, size_t n), (c, n))
-FORWARD(void *, realloc, (void *p, size_t n), (p, n))
-FORWARD(void *, reallocarray, (void *p, size_t c, size_t n), (p, c, n))
-FORWARD(void *, aligned_alloc, (size_t a, size_t n), (a, n))
-FORWARD(int, posix_memalign, (void **r, size_t a, size_t n), (r, a, n))
-FORWARD(void *, memalign, (size_t a, size_t n), (a, n))
-FORWARD(void *, valloc, (size_t n), (n))
-FORWARD(void *, pvalloc, (size_t n), (n))
-FORWARD(size_t, malloc_usable_size, (void *p), (p))
+LG_WRAPPED_FUNCTIONS(FORWARD, FORWARD_FREE)

@@ -11,6 +11,11 @@
  * the malloc the process has, the executable's. */
 #include <stddef.h>
 
+#include "alloc_functions.h"
+#ifdef LG_START_PREDICT
+#include "../predict/lgmalloc_predict.h"   /* lgp_self_table: in the constructor's object */
+#endif
+
 typedef int (*lg_main_t)(int, char **, char **);
 
 extern int __real___libc_start_main(lg_main_t main, int argc, char **argv,
@@ -31,18 +36,15 @@ int __wrap___libc_start_main(lg_main_t main, int argc, char **argv,
  * placed before the program's objects (Redis' REDIS_LDFLAGS), where the
  * linker has searched every archive before it sees those calls. */
 extern void *__real_malloc(size_t size);
-extern char __wrap_malloc[], __wrap_free[], __wrap_calloc[], __wrap_realloc[],
-    __wrap_reallocarray[], __wrap_aligned_alloc[], __wrap_posix_memalign[],
-    __wrap_memalign[], __wrap_valloc[], __wrap_pvalloc[], __wrap_malloc_usable_size[];
-#ifdef LG_START_PREDICT
-extern const void *lgp_self_table(void);  /* in the constructor's object */
-#endif
+#define PULLED(ret, name, ...) extern char __wrap_##name[];
+#define PULLED_FREE(name, ...) extern char __wrap_##name[];
+LG_WRAPPED_FUNCTIONS(PULLED, PULLED_FREE)
 
+#define PULL(ret, name, ...) __wrap_##name,
+#define PULL_FREE(name, ...) __wrap_##name,
 __attribute__((used)) static const void *const lg__start_pulls[] = {
     (const void *)__real_malloc,
-    __wrap_malloc, __wrap_free, __wrap_calloc, __wrap_realloc, __wrap_reallocarray,
-    __wrap_aligned_alloc, __wrap_posix_memalign, __wrap_memalign, __wrap_valloc,
-    __wrap_pvalloc, __wrap_malloc_usable_size,
+    LG_WRAPPED_FUNCTIONS(PULL, PULL_FREE)
 #ifdef LG_START_PREDICT
     (const void *)lgp_self_table,
 #endif

@@ -4,9 +4,11 @@
  * others are tail calls, so lgmalloc sees the program's own return
  * address either way (what the prediction keys call sites by).
  *
- * Also here: where pointers lgmalloc does not own go.  In the pure --wrap
- * link mode (LG_WRAP_ONLY) that is __real_free & co., glibc's functions.
- * In the default mode the program defines malloc itself (below), so
+ * Also here: where pointers lgmalloc does not own go (lib/shim.h), in
+ * every link mode; these definitions take the place of the core's weak
+ * ones (lib/foreign.c), which abort.  In the pure --wrap link mode
+ * (LG_WRAP_ONLY) that is __real_free & co., glibc's functions.  In the
+ * default mode the program defines malloc itself (below), so
  * __real_free would be lgmalloc again: there, glibc's exported __libc_*
  * functions take them, referenced weakly so that a fully static link,
  * where libc has no other allocator, does not pull glibc's malloc in.
@@ -21,7 +23,9 @@
 #include <string.h>
 
 #include "lgmalloc.h"
+#include "alloc_functions.h"
 #include "handover.h"
+#include "../predict/lgmalloc_predict.h"
 #define LG_MALLOC_MISS lg__shim_malloc_miss /* asks first whether lgmalloc serves */
 #include "../lib/fast.h"
 #include "../lib/shim.h"
@@ -34,9 +38,14 @@
  * handover.h).  The others first ask whether the C library serves every
  * call (under valgrind): a load and a branch.  free, realloc and
  * malloc_usable_size route the C library's blocks by address, through
- * lg__foreign_*, so only what allocates needs to ask. */
+ * lg__foreign_*, so only what allocates needs to ask.  One route per
+ * function of alloc_functions.h, named route_NAME. */
 
 #define HANDOVER_OR(real_call, lg_call) (lg_unlikely(lg__handover()) ? (real_call) : (lg_call))
+
+lg_inline void *route_malloc(size_t size) { return lg__malloc_fast(size); }
+lg_inline void route_free(void *p) { lg__free_fast(p); }
+lg_inline size_t route_malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
 
 static inline void *route_realloc(void *p, size_t size)
 {
@@ -53,34 +62,52 @@ static inline void *route_reallocarray(void *p, size_t count, size_t size)
     return lg_reallocarray(p, count, size);
 }
 
-#define ROUTE_CALLOC(n, s)            HANDOVER_OR(lg__real.calloc(n, s), lg_calloc(n, s))
-#define ROUTE_ALIGNED_ALLOC(a, s)     HANDOVER_OR(lg__real.aligned_alloc(a, s), lg_aligned_alloc(a, s))
-#define ROUTE_POSIX_MEMALIGN(m, a, s) HANDOVER_OR(lg__real.posix_memalign(m, a, s), lg_posix_memalign(m, a, s))
-#define ROUTE_MEMALIGN(a, s)          HANDOVER_OR(lg__real.memalign(a, s), lg_memalign(a, s))
-#define ROUTE_VALLOC(s)               HANDOVER_OR(lg__real.valloc(s), lg_valloc(s))
-#define ROUTE_PVALLOC(s)              HANDOVER_OR(lg__real.pvalloc(s), lg_pvalloc(s))
+lg_inline void *route_calloc(size_t count, size_t size)
+{
+    return HANDOVER_OR(lg__real.calloc(count, size), lg_calloc(count, size));
+}
+
+lg_inline void *route_aligned_alloc(size_t align, size_t size)
+{
+    return HANDOVER_OR(lg__real.aligned_alloc(align, size), lg_aligned_alloc(align, size));
+}
+
+lg_inline int route_posix_memalign(void **memptr, size_t align, size_t size)
+{
+    return HANDOVER_OR(lg__real.posix_memalign(memptr, align, size),
+                       lg_posix_memalign(memptr, align, size));
+}
+
+lg_inline void *route_memalign(size_t align, size_t size)
+{
+    return HANDOVER_OR(lg__real.memalign(align, size), lg_memalign(align, size));
+}
+
+lg_inline void *route_valloc(size_t size)
+{
+    return HANDOVER_OR(lg__real.valloc(size), lg_valloc(size));
+}
+
+lg_inline void *route_pvalloc(size_t size)
+{
+    return HANDOVER_OR(lg__real.pvalloc(size), lg_pvalloc(size));
+}
 
 /* In liblgmalloc-program.a (LG_NO_WRAP_ENTRIES) they are entry.c's
  * forwarders instead, which a shared object may take: see start.c. */
 #ifndef LG_NO_WRAP_ENTRIES
-WRAP void *__wrap_malloc(size_t size) { return lg__malloc_fast(size); }
-WRAP void __wrap_free(void *p) { lg__free_fast(p); }
-WRAP void *__wrap_calloc(size_t count, size_t size) { return ROUTE_CALLOC(count, size); }
-WRAP void *__wrap_realloc(void *p, size_t size) { return route_realloc(p, size); }
-WRAP void *__wrap_reallocarray(void *p, size_t count, size_t size) { return route_reallocarray(p, count, size); }
-WRAP void *__wrap_aligned_alloc(size_t align, size_t size) { return ROUTE_ALIGNED_ALLOC(align, size); }
-WRAP int __wrap_posix_memalign(void **memptr, size_t align, size_t size) { return ROUTE_POSIX_MEMALIGN(memptr, align, size); }
-WRAP void *__wrap_memalign(size_t align, size_t size) { return ROUTE_MEMALIGN(align, size); }
-WRAP void *__wrap_valloc(size_t size) { return ROUTE_VALLOC(size); }
-WRAP void *__wrap_pvalloc(size_t size) { return ROUTE_PVALLOC(size); }
-WRAP size_t __wrap_malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
+#define WRAP_ENTRY(ret, name, params, args, ...) \
+    WRAP ret __wrap_##name params { return route_##name args; }
+#define WRAP_ENTRY_FREE(name, params, args) \
+    WRAP void __wrap_##name params { route_##name args; }
+LG_WRAPPED_FUNCTIONS(WRAP_ENTRY, WRAP_ENTRY_FREE)
 #endif
 
 /* The analysis (liblgmalloc_predict.a) prints its report at start-up with
  * LGMALLOC_VERBOSE=1.  A program linked without it (a -static build:
  * Debian ships Zydis only as a shared library) says so instead.  The weak
  * reference is only compared with NULL, and pulls nothing in. */
-extern void lgp_self_table(void) __attribute__((weak));
+extern __typeof__(lgp_self_table) lgp_self_table __attribute__((weak));
 
 __attribute__((constructor)) static void report_no_prediction(void)
 {
@@ -114,18 +141,11 @@ size_t (*const lg__foreign_usable_size)(void *) = __real_malloc_usable_size;
  * that the link, which pulls it in for __wrap_malloc, always gets them. */
 
 #define DEFINE WRAP
-
-DEFINE void *malloc(size_t size) { return lg__malloc_fast(size); }
-DEFINE void free(void *p) { lg__free_fast(p); }
-DEFINE void *calloc(size_t count, size_t size) { return ROUTE_CALLOC(count, size); }
-DEFINE void *realloc(void *p, size_t size) { return route_realloc(p, size); }
-DEFINE void *reallocarray(void *p, size_t count, size_t size) { return route_reallocarray(p, count, size); }
-DEFINE void *aligned_alloc(size_t align, size_t size) { return ROUTE_ALIGNED_ALLOC(align, size); }
-DEFINE int posix_memalign(void **memptr, size_t align, size_t size) { return ROUTE_POSIX_MEMALIGN(memptr, align, size); }
-DEFINE void *memalign(size_t align, size_t size) { return ROUTE_MEMALIGN(align, size); }
-DEFINE void *valloc(size_t size) { return ROUTE_VALLOC(size); }
-DEFINE void *pvalloc(size_t size) { return ROUTE_PVALLOC(size); }
-DEFINE size_t malloc_usable_size(void *p) { return lg_malloc_usable_size(p); }
+#define DEFINE_FUNCTION(ret, name, params, args, ...) \
+    DEFINE ret name params { return route_##name args; }
+#define DEFINE_FREE(name, params, args) \
+    DEFINE void name params { route_##name args; }
+LG_WRAPPED_FUNCTIONS(DEFINE_FUNCTION, DEFINE_FREE)
 
 /* glibc's malloc extensions that a program may call: kept consistent with
  * lgmalloc, and defined so a static link never pulls glibc's malloc in

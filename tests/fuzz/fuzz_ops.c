@@ -8,6 +8,8 @@
  *
  * It calls the lg_ functions directly and is linked with the core alone
  * (the files of lib/, none of wrap/), so libFuzzer's own malloc stays the C library's.
+ * No pointer here is foreign: one that reaches the core's seam with the
+ * shim is a bug, and the core's own answer there (lib/foreign.c) aborts.
  * Built and run by run.sh.
  *
  * Each operation takes 4 bytes:
@@ -27,27 +29,6 @@
 
 #include "lgmalloc.h"
 #include "../stress/pattern.h"
-
-/* The core's seam with the shim: no pointer here is foreign, so any that
- * reaches these is a bug. */
-static void no_foreign_free(void *p)
-{
-    fprintf(stderr, "fuzz: free of a foreign pointer %p\n", p);
-    abort();
-}
-static void *no_foreign_realloc(void *p, size_t n)
-{
-    fprintf(stderr, "fuzz: realloc of a foreign pointer %p to %zu\n", p, n);
-    abort();
-}
-static size_t no_foreign_usable_size(void *p)
-{
-    fprintf(stderr, "fuzz: usable size of a foreign pointer %p\n", p);
-    abort();
-}
-void (*const lg__foreign_free)(void *) = no_foreign_free;
-void *(*const lg__foreign_realloc)(void *, size_t) = no_foreign_realloc;
-size_t (*const lg__foreign_usable_size)(void *) = no_foreign_usable_size;
 
 #define SLOTS 64
 

@@ -1,10 +1,10 @@
-/* What the analysis leaves behind once it is done (predict/release.c): its
+/* What the analysis leaves behind once it is done (predict/runtime/release.c): its
  * libraries' read-only segments dropped, with the pages the dynamic
  * linker's lookups and the exit read split off into mappings of their
  * own, so that the kernel's fault-around does not map 64 KiB for each; of
  * Zydis (420 KiB of decoder tables) no more resident than its writable
  * data; the one-page mappings the analysis made merged again; and the
- * table it publishes outside the heap (predict/keep.c).  Run
+ * table it publishes outside the heap (predict/runtime/keep.c).  Run
  * with the analysis before main, on its thread, and off
  * (tests/predict/meson.build). */
 #define _GNU_SOURCE

@@ -1,7 +1,7 @@
 /* A program with more than 128 KiB of code: 300,000 bytes of nops in
  * .text, outside any function.  For the test of where the analysis runs
  * when nothing says (predict.c): before main for a small program, on a
- * thread for a larger one (predict/self.c).  It waits for the analysis
+ * thread for a larger one (predict/runtime/self.c).  It waits for the analysis
  * before it exits, so the report always comes. */
 #include "lgmalloc_predict.h"
 

@@ -1,4 +1,4 @@
-/* The short path (predict/patch.c, wrap/entries.c): call sites whose size
+/* The short path (predict/routing/patch.c, wrap/entries.c): call sites whose size
  * is known with high confidence call their class's entry instead of
  * malloc once the analysis has run.
  *
@@ -22,7 +22,8 @@
 #include "lgmalloc.h"
 #include "lgmalloc_predict.h"
 #include "../../lib/route.h"
-#include "../../predict/patch.h"
+#include "../../predict/routing/routing.h"
+#include "../../wrap/entries.h"
 
 extern char __wrap_malloc[];
 

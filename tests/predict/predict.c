@@ -3,7 +3,7 @@
  * and what share it must resolve come from the environment (meson.build):
  * LGFX_FIXTURE, LGFX_MIN_RESOLVED, LGFX_MIN_WRAPPED, LGFX_SCAN. */
 #include "lgmalloc_predict.h"
-#include "internal.h"
+#include "analysis/internal.h"   /* the ELF reader, tested alone */
 #include "records.h"
 
 #include <criterion/criterion.h>

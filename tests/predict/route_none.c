@@ -1,8 +1,9 @@
-/* The fixture's stand-in for the allocator core's side of lib/route.h:
- * the fixture links the analysis with a recording allocator (record.c)
- * instead of lgmalloc, so there is nothing to route and no class entry to
- * point a call site at. */
+/* The fixture's stand-in for the allocator core's side of lib/route.h
+ * and the shim's of wrap/entries.h: the fixture links the analysis with a
+ * recording allocator (record.c) instead of lgmalloc, so there is nothing
+ * to route and no class entry to point a call site at. */
 #include "../../lib/route.h"
+#include "../../wrap/entries.h"
 
 size_t lg_route_class_for(size_t size)
 {

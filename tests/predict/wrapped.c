@@ -1,4 +1,4 @@
-/* The run-time check of the sites that call a wrapper (predict/route.c):
+/* The run-time check of the sites that call a wrapper (predict/routing/route.c):
  * with LGMALLOC_STATS=1, the allocation a wrapper returns is compared with
  * the size its caller's site predicts, found on the stack above the
  * allocator, and counted as a hit or a miss like a direct site's.

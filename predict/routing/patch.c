@@ -11,7 +11,8 @@
  *     naturally aligned 8-byte word, with one atomic store of the whole
  *     word (its other 4 bytes unchanged): instruction fetch sees the old
  *     call or the new one, never a mix (HotSpot patches calls the same way).
- *     About 3 sites in 8 fail that test and keep calling malloc;
+ *     A site that fails that test keeps calling malloc (see
+ *     docs/decisions.md#short-path);
  *   - the page is made writable with PROT_READ|PROT_WRITE|PROT_EXEC, never
  *     without EXEC, and put back to the segment's protection right after;
  *     each page is unprotected once per table;
@@ -33,10 +34,11 @@
  * analysis itself reads the file, never the patched text.
  *
  * x86-64 keeps instruction fetch coherent with stores, so no cache flush. */
-#include "internal.h"
-#include "patch.h"
+#include "routing.h"
+#include "../analysis/internal.h"   /* lgp__calloc, lgp__grow: calls the scan does not see */
 
-#include "../lib/route.h"
+#include "../../lib/route.h"
+#include "../../wrap/entries.h"
 
 #include <errno.h>
 #include <link.h>

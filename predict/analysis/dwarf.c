@@ -35,8 +35,7 @@ static bool ok(lgp_dwarf_t *d, int rc)
 
 /* libdwarf's own ELF reader copies each section it reads into memory it
  * allocates; given the analysis' mapping of the file it reads them where
- * they are (the C++ benchmark's pass added 270 KiB of anonymous memory
- * with the copies, 50 without).  libdwarf only reads them: no relocation
+ * they are (see docs/decisions.md#dwarf-in-place).  libdwarf only reads them: no relocation
  * is offered (an executable has none for DWARF).  Compressed sections,
  * which this interface cannot mark, still go through libdwarf's reader. */
 static int obj_section_info(void *obj, Dwarf_Half i, Dwarf_Obj_Access_Section *out, int *error)
@@ -108,7 +107,6 @@ static bool any_compressed(const lgp_elf_t *elf)
 int lgp__dwarf_open(const lgp_elf_t *elf, const char *path, lgp_dwarf_t **out,
                     size_t *info_bytes, char *why, size_t why_size)
 {
-    lgp__split_dwarf_pages();
     lgp_dwarf_t *d = lgp__calloc(1, sizeof *d);
     if (!d) {
         lgp__copy_text(why, why_size, "out of memory");

@@ -12,6 +12,9 @@ double lgp__now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The caller's step at this point, when it gave one (analysis.h). */
+#define HOOK(opt, step) ((opt)->hooks && (opt)->hooks->step ? (opt)->hooks->step() : (void)0)
+
 static lgp_evidence_t evidence_of(uint8_t bits)
 {
     if (bits & LGP_EV_CONFLICT)
@@ -106,25 +109,27 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
     lgp__copy_text(table->note, sizeof table->note,
                    table->debug_info ? "DWARF off" : "no .debug_info");
-    if (opt->dwarf && table->debug_info
-        && lgp__dwarf_open(&elf, path, &dwarf, &table->costs.debug_info_bytes,
-                           table->note, sizeof table->note) == 0) {
-        if (table->costs.debug_info_bytes == 0) {
-            lgp__copy_text(table->note, sizeof table->note, "no .debug_info");
-            lgp__dwarf_close(dwarf);
-            dwarf = NULL;
-        } else if (lgp__dwarf_call_values(dwarf, &cv, &values.count) != 0) {
-            goto done;
-        } else {
-            values.values = cv;
-            table->dwarf = true;
-            lgp__copy_text(table->note, sizeof table->note, "DWARF read");
-        }
-        if (!opt->lines) {
-            /* done with libdwarf: its memory and pages go before Zydis' come */
-            lgp__dwarf_close(dwarf);
-            dwarf = NULL;
-            lgp__release_dwarf_libraries();
+    if (opt->dwarf && table->debug_info) {
+        HOOK(opt, before_dwarf);
+        if (lgp__dwarf_open(&elf, path, &dwarf, &table->costs.debug_info_bytes,
+                            table->note, sizeof table->note) == 0) {
+            if (table->costs.debug_info_bytes == 0) {
+                lgp__copy_text(table->note, sizeof table->note, "no .debug_info");
+                lgp__dwarf_close(dwarf);
+                dwarf = NULL;
+            } else if (lgp__dwarf_call_values(dwarf, &cv, &values.count) != 0) {
+                goto done;
+            } else {
+                values.values = cv;
+                table->dwarf = true;
+                lgp__copy_text(table->note, sizeof table->note, "DWARF read");
+            }
+            if (!opt->lines) {
+                /* done with libdwarf: its memory and pages go before Zydis' come */
+                lgp__dwarf_close(dwarf);
+                dwarf = NULL;
+                HOOK(opt, after_dwarf);
+            }
         }
     }
     double d1 = lgp__now_ms();
@@ -138,6 +143,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
                          "to find __wrap_malloc & co. in)");
         goto done;
     }
+    HOOK(opt, before_decode);
     if (lgp__scan(&elf, &targets, table->dwarf ? &values : NULL, &raws, &table->costs) != 0
         || build_sites(table, &elf, &targets, &raws, table->dwarf ? &values : NULL, &pool) != 0)
         goto done;
@@ -162,27 +168,4 @@ done:
     lgp__elf_close(&elf);
     lgp_table_free(table);
     return rc;
-}
-
-void lgp_table_free(lgp_table_t *table)
-{
-    if (!table)
-        return;
-    free(table->sites);
-    free(table->strings);
-    free(table);
-}
-
-const lgp_site_t *lgp_table_find(const lgp_table_t *table, uintptr_t ret)
-{
-    uint64_t addr = (uint64_t)(ret - table->bias);
-    size_t lo = 0, hi = table->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (table->sites[mid].address < addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < table->count && table->sites[lo].address == addr ? &table->sites[lo] : NULL;
 }

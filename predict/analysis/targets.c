@@ -3,39 +3,36 @@
  * defines it) and as PLT stubs and GOT slots (an ordinary dynamically
  * linked program), plus the functions the user names. */
 #include "internal.h"
+#include "../../wrap/alloc_functions.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define REG(r)  { .kind = LGP_FACTOR_REG, .reg = (r) }
 #define ONE(r)      { .factor = { REG(r) }, .count = 1 }
-#define TWO(r, s)   { .factor = { REG(r), REG(s) }, .count = 2 }
 
-/* Where each function takes its request size, by the System V ABI. */
+/* The register of argument n (from 1), by the System V ABI; 0 for none. */
+#define ARG_REG(n) ((n) == 1 ? LGP_RDI : (n) == 2 ? LGP_RSI : (n) == 3 ? LGP_RDX \
+                    : (n) == 4 ? LGP_RCX : (n) == 5 ? LGP_R8 : (n) == 6 ? LGP_R9 : 0)
+#define ARG_FACTOR(n) { .kind = (n) ? LGP_FACTOR_REG : LGP_FACTOR_UNKNOWN, .reg = ARG_REG(n) }
+/* The size: argument n, times argument m when m is not 0. */
+#define SIZE_SPEC(n, m) { .factor = { ARG_FACTOR(n), ARG_FACTOR(m) }, .count = (m) ? 2 : 1 }
+
+#define KNOWN_C(ret, name, params, args, n, m) { #name, #name, SIZE_SPEC(n, m) },
+#define KNOWN_CXX(symbol, callee, n, m)        { #symbol, callee, SIZE_SPEC(n, m) },
+
+/* The allocation functions (wrap/alloc_functions.h), and where each takes
+ * its request size. */
 static const struct {
     const char *name;
     const char *callee;     /* as reported: the C++ operators by their C++ name */
     lgp_spec_t  spec;
 } known[] = {
-    { "malloc",         "malloc",         ONE(LGP_RDI) },
-    { "calloc",         "calloc",         TWO(LGP_RDI, LGP_RSI) },
-    { "realloc",        "realloc",        ONE(LGP_RSI) },
-    { "reallocarray",   "reallocarray",   TWO(LGP_RSI, LGP_RDX) },
-    { "aligned_alloc",  "aligned_alloc",  ONE(LGP_RSI) },
-    { "posix_memalign", "posix_memalign", ONE(LGP_RDX) },
-    { "memalign",       "memalign",       ONE(LGP_RSI) },
-    { "valloc",         "valloc",         ONE(LGP_RDI) },
-    { "pvalloc",        "pvalloc",        ONE(LGP_RDI) },
-    { "_Znwm",          "operator new",   ONE(LGP_RDI) },
-    { "_Znam",          "operator new[]", ONE(LGP_RDI) },
-    { "_ZnwmRKSt9nothrow_t",          "operator new",   ONE(LGP_RDI) },
-    { "_ZnamRKSt9nothrow_t",          "operator new[]", ONE(LGP_RDI) },
-    { "_ZnwmSt11align_val_t",         "operator new",   ONE(LGP_RDI) },
-    { "_ZnamSt11align_val_t",         "operator new[]", ONE(LGP_RDI) },
-    { "_ZnwmSt11align_val_tRKSt9nothrow_t", "operator new",   ONE(LGP_RDI) },
-    { "_ZnamSt11align_val_tRKSt9nothrow_t", "operator new[]", ONE(LGP_RDI) },
+    LG_ALLOC_FUNCTIONS(KNOWN_C, KNOWN_CXX)
 };
 #define KNOWN_COUNT (sizeof known / sizeof known[0])
+_Static_assert(KNOWN_COUNT == LG_ALLOC_FUNCTION_COUNT, "one target per allocation function");
+
 #define WRAP_PREFIX "__wrap_"
 
 bool lgp__reg_is_argument(unsigned reg)

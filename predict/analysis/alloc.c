@@ -1,11 +1,9 @@
 /* The analysis' own allocations, through pointers the compiler cannot see
  * through, so that the scan finds none of its calls: the analysis runs
  * once, before the program's calls matter, and its sizes would take
- * exact-fit classes from the program's.  (The request server's table had
- * 25 of its 42 sites in the analysis, one of them the 168 bytes of a
- * decoder state that got an exact class; and 15 of the 17 functions the
- * scan decoded, most of the time before the first table, were the
- * analysis' own.) */
+ * exact-fit classes from the program's; and decoding its own functions
+ * would take much of the time before the first table (see
+ * docs/decisions.md#analysis-own-allocations). */
 #include "internal.h"
 
 #include <stdlib.h>

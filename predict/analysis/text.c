@@ -1,11 +1,9 @@
 /* Short strings without printf or strtok.  printf's code (vfprintf and its
- * helpers) lies in 64 KiB of libc that a program which prints nothing
+ * helpers) lies in pages of libc that a program which prints nothing
  * never runs, and strtok_r calls strspn, whose SSE4.2 version shares
- * another 64 KiB with string functions nothing else calls on an AVX2
- * machine: one call of each before main made both resident (the kernel
- * maps a file 16 pages around each fault), for good.  libc's resident code
- * in the request server at its peak: 1,020 -> 892 KiB, as with the
- * analysis off. */
+ * pages with string functions nothing else calls on an AVX2 machine: one
+ * call of each before main made both resident (the kernel maps a file 16
+ * pages around each fault), for good (see docs/decisions.md#no-printf). */
 #include "internal.h"
 
 #include <string.h>

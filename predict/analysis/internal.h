@@ -1,4 +1,4 @@
-/* Declarations shared between the files of the call-site analysis.
+/* Declarations shared between the files of the analysis (analysis.h).
  *
  * Glossary:
  *   target   an address the scan looks for: the entry of an allocation
@@ -17,10 +17,10 @@
  *            callers' return addresses.
  *   wrapper  a function that calls a target with its own argument unchanged
  *            (xmalloc): the allocator sees the wrapper's return address. */
-#ifndef LGP_INTERNAL_H
-#define LGP_INTERNAL_H
+#ifndef LGP_ANALYSIS_INTERNAL_H
+#define LGP_ANALYSIS_INTERNAL_H
 
-#include "lgmalloc_predict.h"
+#include "analysis.h"
 
 #include <elf.h>
 #include <stdlib.h>
@@ -45,10 +45,6 @@ static inline bool lgp__grow(void **items, size_t *cap, size_t count, size_t siz
     *cap = n;
     return true;
 }
-
-/* Moves a table to be published out of the heap, into pages of its own
- * that are never freed (keep.c); the table itself if that fails. */
-lgp_table_t *lgp__table_keep(lgp_table_t *table);
 
 /* ---- short strings without printf (text.c) ------------------------------ */
 
@@ -279,34 +275,8 @@ lgp_spec_t lgp__evaluate(const lgp_raw_t *raw, const lgp_target_t *target,
 /* Collapses an all-constant spec into a size; false if it is not one. */
 bool lgp__spec_size(const lgp_spec_t *spec, uint64_t *size, float *confidence, uint8_t *evidence);
 
-/* ---- the running program (self_entries.c) ------------------------------ */
-
-/* Its allocation entry points, as link-time addresses; returns how many. */
-#define LGP_SELF_ENTRIES 17
-size_t lgp__self_entries(uintptr_t bias, lgp_entry_t *out, size_t max);
-
 /* ---- timing ------------------------------------------------------------- */
 
 double lgp__now_ms(void);
 
-/* Splits the analysis' libraries' read-only segments into smaller
- * mappings (release.c): at start-up the pages the dynamic linker and the
- * exit read; every page of Zydis before the first scan, of the DWARF
- * libraries before the first DWARF pass, merged again at the end.  And
- * drops their resident pages: all of them once a pass is over, the DWARF
- * ones once the call-site values are read. */
-void lgp__split_library_ends(void);
-void lgp__split_decoder_pages(void);
-void lgp__split_dwarf_pages(void);
-void lgp__merge_library_pages(void);   /* once the analysis is done */
-void lgp__release_libraries(void);
-void lgp__release_dwarf_libraries(void);
-/* And the free memory the analysis left in the allocator, once it is done:
- * all of it before main, its thread's on its thread. */
-void lgp__release_heap(bool before_main);
-
-/* What a published table does to the allocator: exact-fit classes, the
- * statistics' lookup, the short path (route.c). */
-void lgp__route(const lgp_table_t *table);
-
-#endif /* LGP_INTERNAL_H */
+#endif /* LGP_ANALYSIS_INTERNAL_H */

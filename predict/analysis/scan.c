@@ -168,9 +168,9 @@ static int prefilter(const uint8_t *p, size_t n, uint64_t base, const tset_t *s,
 }
 
 /* The code is read a chunk at a time, each chunk dropped from the resident
- * set once read: a program with 20 MB of code would otherwise hold 20 MB
- * more while the pass runs.  (The functions decoded afterwards, a few
- * percent, come back from the page cache.) */
+ * set once read: a program would otherwise hold all of its code a second
+ * time while the pass runs.  (The functions decoded afterwards come back
+ * from the page cache; see docs/decisions.md#prefilter-chunks.) */
 #define PREFILTER_CHUNK ((size_t)1 << 20)
 
 static int prefilter_all(const lgp_elf_t *elf, const tset_t *s, bool rel_only, hits_t *h,

@@ -221,12 +221,12 @@ static int check_header(lgp_elf_t *elf, char *why, size_t why_size)
  * within the mapping: reading the ELF header mapped the start of the code
  * too, and reading the symbols, .eh_frame_hdr and the DWARF of a small
  * program the whole file, its code twice resident (the program's own
- * mapping and this one): 160 KiB of the cache-thrash benchmark's 2 MiB at
- * the analysis' peak.  So the header page, what lies before .text
- * (.dynsym, the PLT), .text (read by the instruction scan, in order: with
- * read-ahead), what the program loads after it (.eh_frame_hdr) and the
- * rest (symbols, DWARF, section headers) are mappings of their own:
- * neighbours differ in their advice, or the kernel would merge them. */
+ * mapping and this one; see docs/decisions.md#file-mapping-parts).  So
+ * the header page, what lies before .text (.dynsym, the PLT), .text (read
+ * by the instruction scan, in order: with read-ahead), what the program
+ * loads after it (.eh_frame_hdr) and the rest (symbols, DWARF, section
+ * headers) are mappings of their own: neighbours differ in their advice,
+ * or the kernel would merge them. */
 static void advise_part(const lgp_elf_t *elf, uintptr_t from, uintptr_t to, int advice)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

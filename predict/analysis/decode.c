@@ -76,7 +76,6 @@ struct lgp_code_s {
 
 lgp_code_t *lgp__code_new(void)
 {
-    lgp__split_decoder_pages();
     lgp_code_t *c = lgp__calloc(1, sizeof *c);
     if (!c)
         return NULL;

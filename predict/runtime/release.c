@@ -1,28 +1,30 @@
-/* The analysis' libraries (Zydis, libdwarf, libelf, zlib) put some 0.5 MiB
- * each of their code and tables into the process's resident set while they
- * work, for nothing more once they are done.  Their read-only segments are
- * file-backed and clean: MADV_DONTNEED drops those pages, and any later use
- * (the next pass, or the program's own use of zlib) reads them back from the
- * page cache.  Writable segments are never touched.  Dropping the DWARF
+/* The analysis' libraries (Zydis, libdwarf, libelf, zlib) put their code
+ * and tables into the process's resident set while they work, for nothing
+ * more once they are done.  Their read-only segments are file-backed and
+ * clean: MADV_DONTNEED drops those pages, and any later use (the next
+ * pass, or the program's own use of zlib) reads them back from the page
+ * cache.  Writable segments are never touched.  Dropping the DWARF
  * libraries as soon as the call-site values are read, and Zydis after each
- * pass, keeps the two sets from adding up at the analysis' peak.
+ * pass, keeps the two sets from adding up at the analysis' peak (see
+ * docs/decisions.md#release-libraries).
  *
  * On a fault in a file mapping the kernel maps up to 16 pages around it
  * that are in the page cache ("fault-around"), but never past the
- * mapping's ends.  Zydis' decoder reads a few bytes here and there in 420
- * KiB of tables, and nearly all of them became resident (404 KiB); after
- * the release, every symbol the dynamic linker looked up brought back 64
- * KiB of each library's first segment, and the code each library runs at
- * exit 64 KiB of its code.  So the segments are split into smaller
- * mappings by marking parts of them MADV_RANDOM, which only turns off
- * read-ahead (of files that are in the page cache anyway) and makes the
- * part a mapping of its own: at start-up the pages those lookups and exits
- * read (about 16 calls), before a pass every page of what it runs (every
- * other one marked, 70 calls for Zydis, 80 for the DWARF libraries, 7 us
- * each on a 2-core VM, on the analysis' thread), merged again at the end.
- * The fastpath benchmark's peak RSS: 2.82 -> 2.21 MiB, and with the
- * analysis off 2.46 -> 1.89 MiB (mimalloc 1.9). */
-#include "internal.h"
+ * mapping's ends.  Zydis' decoder reads a few bytes here and there in its
+ * tables, and nearly all of them became resident; after the release,
+ * every symbol the dynamic linker looked up brought back the start of
+ * each library's first segment, and the code each library runs at exit
+ * the code around it.  So the segments are split into smaller mappings by
+ * marking parts of them MADV_RANDOM, which only turns off read-ahead (of
+ * files that are in the page cache anyway) and makes the part a mapping
+ * of its own: at start-up the pages those lookups and exits read, before a
+ * pass every page of what it runs (every other one marked, one madvise
+ * each, on the analysis' thread), merged again at the end (see
+ * docs/decisions.md#split-library-mappings).
+ *
+ * The analysis reaches the steps inside a pass through its hooks
+ * (lgp__release_hooks): it knows nothing of them. */
+#include "runtime.h"
 
 #include <link.h>
 #include <string.h>
@@ -151,13 +153,13 @@ static void advise(uintptr_t from, uintptr_t to, uintptr_t end, int advice)
  * its mapping: the first segment's bloom filter page (in every program,
  * the dynamic linker's lookups of symbols defined further on bring it
  * back), its other lookup pages (a lookup the filter lets through: with
- * them in the same mapping, libdwarf's first 64 KiB came back in a test
- * linked with Criterion's dozen libraries), and the rest; of the other
- * segments the first and the last page, each page with code run at exit
- * (libdwarf's __do_global_dtors_aux is on the page after its long .plt:
- * in the middle, it brought 72 KiB back at every exit, with prediction
- * off too), and the rest.  Neighbours differ in their advice, or the
- * kernel would merge them again. */
+ * them in the same mapping, it brought the start of the segment back; see
+ * docs/decisions.md#lookup-pages), and the rest; of the other segments
+ * the first and the last page, each page with code run at exit (libdwarf's
+ * __do_global_dtors_aux is on the page after its long .plt: in the middle,
+ * every exit brought the code around it back, with prediction off too;
+ * see docs/decisions.md#exit-code-pages), and the rest.  Neighbours differ
+ * in their advice, or the kernel would merge them again. */
 static void split_ends(uintptr_t start, uintptr_t end, uintptr_t page, bool first,
                        const exits_t *exits)
 {
@@ -194,14 +196,14 @@ void lgp__split_library_ends(void)
 /* Once each until the merge, on the thread that runs the analysis. */
 static bool decoder_split, dwarf_split;
 
-void lgp__split_decoder_pages(void)
+static void split_decoder_pages(void)
 {
     if (!decoder_split)
         visit(decoder_library, split_pages);
     decoder_split = true;
 }
 
-void lgp__split_dwarf_pages(void)
+static void split_dwarf_pages(void)
 {
     if (!dwarf_split)
         visit(dwarf_libraries, split_pages);
@@ -209,10 +211,9 @@ void lgp__split_dwarf_pages(void)
 }
 
 /* The middle of each segment one mapping again (all of it MADV_RANDOM),
- * the ends as at start-up: with some 340 mappings more, a small program
- * took 30% longer to fork (400 -> 530 us per fork and wait).  Called by
- * the program's own analysis (self.c) when it is done; a program that
- * calls lgp_analyze_file itself keeps the split. */
+ * the ends as at start-up: the split's many mappings made every
+ * fork of the program slower (see docs/decisions.md#merge-library-mappings).
+ * Called by the program's own analysis (self.c) when it is done. */
 void lgp__merge_library_pages(void)
 {
     if (decoder_split || dwarf_split)
@@ -225,15 +226,20 @@ void lgp__release_libraries(void)
     visit(all_libraries, drop);
 }
 
-void lgp__release_dwarf_libraries(void)
+static void release_dwarf_libraries(void)
 {
     visit(dwarf_libraries, drop);
 }
 
+const lgp_hooks_t lgp__release_hooks = {
+    .before_decode = split_decoder_pages,
+    .before_dwarf = split_dwarf_pages,
+    .after_dwarf = release_dwarf_libraries,
+};
+
 /* The analysis frees nearly all it allocated, and what it freed stays
  * resident in the heap of the thread that ran it, for a reuse that does
- * not come: a small program held 416 KiB of anonymous memory at main after
- * the analysis before it, 120 KiB once lg_collect gives that back.  On the
+ * not come (see docs/decisions.md#analysis-heap-release).  On the
  * analysis' own thread only that thread's heap: lg_collect would also
  * adopt the segments of every exited thread and empty the caches the
  * program's threads reuse (and the thread's exit would keep its free

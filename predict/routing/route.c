@@ -6,16 +6,15 @@
  * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PATCH=0;
  * LGMALLOC_PREDICT=0 turns off the analysis.  (Prepared classes, pages
  * made ahead for a new thread, were measured and removed: see
- * docs/prediction.md.) */
-#include "internal.h"
-#include "patch.h"
+ * docs/decisions.md#prepared-classes.) */
+#include "routing.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lgmalloc.h"
-#include "../lib/route.h"
+#include "../../lib/route.h"
 
 /* Sites below this confidence shape nothing. */
 #define LGP_ROUTE_CONFIDENCE 0.8f

@@ -2,10 +2,9 @@
  * the thread that ran the analysis, among the thousands of blocks the
  * analysis freed, its sites and names kept pages of several size classes
  * resident for good, nearly empty (the release of the analysis' heap
- * purges only empty pages).  So it moves to pages of its own: in the
- * request server, the heap segment the analysis used holds 16 KiB at the
- * peak instead of 40, and the table a page. */
-#include "internal.h"
+ * purges only empty pages).  So it moves to pages of its own (see
+ * docs/decisions.md#table-pages). */
+#include "runtime.h"
 
 #include <string.h>
 #include <sys/mman.h>

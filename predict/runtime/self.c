@@ -1,10 +1,9 @@
 /* The analysis of the running program.  A constructor analyses a small
  * program before main (before_main_by_size); for a larger one it starts a
- * background thread, so start-up waits for nothing (docs/prediction.md,
- * "Costs": the instruction scan takes 2-5 ms per MB of code, the DWARF pass
- * tens of ms per MB of .debug_info).  The thread publishes the instruction
- * table as soon as it has it, then a second table with DWARF evidence
- * merged in.
+ * background thread, so start-up waits for nothing (the analysis' time
+ * grows with the code and the .debug_info: docs/prediction.md, "Costs").
+ * The thread publishes the instruction table as soon as it has it, then a
+ * second table with DWARF evidence merged in.
  *
  * Environment:
  *   LGMALLOC_PREDICT=0          no analysis
@@ -21,7 +20,8 @@
  * The analysis allocates through the program's allocator (its calls are
  * wrapped like the program's); the allocator initialises itself on first
  * use and never calls the analysis, so nothing recurses. */
-#include "internal.h"
+#include "runtime.h"
+#include "../routing/routing.h"
 
 #include <link.h>
 #include <pthread.h>
@@ -162,15 +162,13 @@ static void *background(void *arg)
     return NULL;
 }
 
-/* A small program is analysed before main.  It waits for the analysis (a
- * benchmark program of 80 KiB of code started in 4.8 ms instead of 3.8)
+/* A small program is analysed before main.  It waits for the analysis
  * instead of running beside it, and in return has the table from its
- * first malloc and the analysis' memory gone before its own grows: on the
- * thread, what the analysis holds at its peak (0.3 MiB) was still
- * resident while the request server opened its 2,000 sessions (peak RSS
- * 7.47 MiB, 7.15 before main; the short-lived threads workload 2.34 and
- * 2.12).  Past a fixed 1.5-2 ms, the analysis takes 2-5 ms per MB of code
- * and 23-44 ms per MB of .debug_info: programs with more go to the thread. */
+ * first malloc and the analysis' memory gone before its own grows (on the
+ * thread, what the analysis holds at its peak was still resident while
+ * the program built up its own).  The analysis' time grows with the code
+ * and the .debug_info: programs with more than these go to the thread
+ * (see docs/decisions.md#before-main). */
 #define BEFORE_MAIN_CODE  ((uint64_t)128 << 10)
 #define BEFORE_MAIN_DEBUG ((uint64_t)64 << 10)
 
@@ -238,6 +236,7 @@ __attribute__((constructor)) static void lgp__self_start(void)
     dl_iterate_phdr(first_object, &job->bias);
     job->options.entries = job->entries;
     job->options.entry_count = lgp__self_entries(job->bias, job->entries, LGP_SELF_ENTRIES);
+    job->options.hooks = &lgp__release_hooks;
     bool dwarf = LGP_HAVE_DWARF && !env_is("LGMALLOC_PREDICT_DWARF", "0");
     const char *sync = getenv("LGMALLOC_PREDICT_SYNC");
     if (sync && *sync ? strcmp(sync, "1") == 0 : before_main_by_size(dwarf)) {

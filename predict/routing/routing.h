@@ -1,0 +1,34 @@
+/* The routing: table -> the allocator's heaps.
+ *
+ * Takes a published table (../table.h) of the running program, its bias
+ * applied.  Gives the allocator core what the table predicts, through its
+ * seams: exact-fit classes for the sizes most sites ask for and the
+ * statistics' lookup of a return address (lib/route.h, route.c); and the
+ * short path, the call sites of a size known with high confidence
+ * rewritten to call their class's entry (wrap/entries.h, patch.c).
+ *
+ * Runs each time a table is published (../runtime/self.c). */
+#ifndef LGP_ROUTING_H
+#define LGP_ROUTING_H
+
+#include "../lgmalloc_predict.h"
+
+/* What a published table does to the allocator: exact-fit classes, the
+ * statistics' lookup, the short path (route.c). */
+void lgp__route(const lgp_table_t *table);
+
+/* ---- the short path (patch.c) ---------------------------------------------- */
+
+/* The least confidence of a site that is patched. */
+#define LGP_PATCH_CONFIDENCE 0.9f
+
+/* Patches the sites of table (the running program's: its bias applied),
+ * points sites that an earlier table patched and this one no longer
+ * qualifies back at malloc, and tells the core how many sites now use an
+ * entry.  Safe while other threads run the code it patches.  Idempotent:
+ * a second table (with DWARF evidence) repoints only what changed.
+ * LGMALLOC_PREDICT_PATCH=0 turns it off.  Returns the number of sites
+ * that use an entry afterwards. */
+size_t lgp__patch_sites(const lgp_table_t *table);
+
+#endif /* LGP_ROUTING_H */
