@@ -22,15 +22,15 @@
 #define LG_ALLOC_FUNCTIONS_H
 
 #define LG_ALLOC_FUNCTIONS(C, CXX) \
-    C(void *, malloc,         (size_t size),                       (size),                1, 0) \
-    C(void *, calloc,         (size_t count, size_t size),         (count, size),         1, 2) \
-    C(void *, realloc,        (void *p, size_t size),              (p, size),             2, 0) \
-    C(void *, reallocarray,   (void *p, size_t count, size_t size), (p, count, size),     2, 3) \
-    C(void *, aligned_alloc,  (size_t align, size_t size),         (align, size),         2, 0) \
+    C(void *, malloc,         (size_t size),                              (size),                1, 0) \
+    C(void *, calloc,         (size_t count, size_t size),                (count, size),         1, 2) \
+    C(void *, realloc,        (void *p, size_t size),                     (p, size),             2, 0) \
+    C(void *, reallocarray,   (void *p, size_t count, size_t size),       (p, count, size),      2, 3) \
+    C(void *, aligned_alloc,  (size_t align, size_t size),                (align, size),         2, 0) \
     C(int,    posix_memalign, (void **memptr, size_t align, size_t size), (memptr, align, size), 3, 0) \
-    C(void *, memalign,       (size_t align, size_t size),         (align, size),         2, 0) \
-    C(void *, valloc,         (size_t size),                       (size),                1, 0) \
-    C(void *, pvalloc,        (size_t size),                       (size),                1, 0) \
+    C(void *, memalign,       (size_t align, size_t size),                (align, size),         2, 0) \
+    C(void *, valloc,         (size_t size),                              (size),                1, 0) \
+    C(void *, pvalloc,        (size_t size),                              (size),                1, 0) \
     CXX(_Znwm,                              "operator new",   1, 0) \
     CXX(_Znam,                              "operator new[]", 1, 0) \
     CXX(_ZnwmRKSt9nothrow_t,                "operator new",   1, 0) \
@@ -49,8 +49,7 @@
 #define LG_FUNCTIONS_NONE(...)
 
 #define LG_FUNCTIONS_ONE(...) + 1
-#define LG_ALLOC_FUNCTION_COUNT   (0 LG_ALLOC_FUNCTIONS(LG_FUNCTIONS_ONE, LG_FUNCTIONS_ONE))
-#define LG_WRAPPED_FUNCTION_COUNT (0 LG_WRAPPED_FUNCTIONS(LG_FUNCTIONS_ONE, LG_FUNCTIONS_ONE))
+#define LG_ALLOC_FUNCTION_COUNT (0 LG_ALLOC_FUNCTIONS(LG_FUNCTIONS_ONE, LG_FUNCTIONS_ONE))
 
 /* Their names, for wrap/meson.build's check of lgmalloc_wrapped. */
 #define LG_FUNCTIONS_NAME(ret, name, ...) name

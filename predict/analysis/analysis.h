@@ -6,8 +6,8 @@
  * prediction table (../table.h), or a one-line reason why there is none.
  *
  * It knows nothing of the process it runs in: it reads a file, allocates
- * with malloc and gives a table.  The running program's
- * own analysis (../runtime/) and lgmalloc-scan (tools/) both call it.
+ * with malloc and gives a table.  The running program's own analysis
+ * (../runtime/) and lgmalloc-scan (tools/) both call it.
  *
  * Its files, in the order the data flows: elf.c, elf_ehframe.c (the file
  * mapped, its sections, symbols and functions); targets.c, plt.c (the
