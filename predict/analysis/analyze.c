@@ -97,13 +97,13 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     lgp_pool_t pool = { 0 };
     lgp_dwarf_t *dwarf = NULL;
     lgp_evidence_src_t values = { 0 };
+    lgp_callvalue_t *cv = NULL;
     int rc = -1;
     lgp__copy_text(why, why_size, "out of memory");
     if (!table)
         goto done;
 
     double d0 = lgp__now_ms();
-    lgp_callvalue_t *cv = NULL;
     /* without .debug_info libdwarf is not even started: its code stays
      * out of the process's memory */
     table->debug_info = lgp__elf_section(&elf, ".debug_info") != NULL;
@@ -162,6 +162,7 @@ int lgp_analyze_file(const char *path, const lgp_options_t *opt, lgp_table_t **o
     rc = 0;
 done:
     lgp__dwarf_close(dwarf);
+    free(cv);
     free(pool.data);
     free(raws.items);
     lgp__targets_free(&targets);

@@ -406,8 +406,10 @@ int lgp__dwarf_call_values(lgp_dwarf_t *d, lgp_callvalue_t **values, size_t *cou
     each_unit(d, unit_values, NULL);
     if (d->count > 1) /* qsort wants a non-null array even to sort nothing */
         qsort(d->values, d->count, sizeof *d->values, by_ret_reg);
+    /* the values are the caller's now: it reads them after closing d */
     *values = d->values;
     *count = d->count;
+    d->values = NULL;
     return d->oom ? -1 : 0;
 }
 

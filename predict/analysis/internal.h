@@ -217,7 +217,8 @@ typedef struct lgp_dwarf_s lgp_dwarf_t;
 int  lgp__dwarf_open(const lgp_elf_t *elf, const char *path, lgp_dwarf_t **dwarf,
                      size_t *info_bytes, char *why, size_t why_size);
 void lgp__dwarf_close(lgp_dwarf_t *dwarf);
-/* Every constant argument value of every call site, sorted by (ret, reg). */
+/* Every constant argument value of every call site, sorted by (ret, reg),
+ * in an array the caller frees (it outlives lgp__dwarf_close). */
 int  lgp__dwarf_call_values(lgp_dwarf_t *dwarf, lgp_callvalue_t **values, size_t *count);
 /* Fills file and line of the sites (sorted by address), from the line table;
  * names are interned in pool. */
