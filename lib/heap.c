@@ -90,6 +90,28 @@ void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
     page->next = page->prev = NULL;
 }
 
+/* ---- the heap's segments ---------------------------------------------- */
+
+void lg__heap_segment_link(lg_heap_t *heap, lg_segment_t *seg)
+{
+    seg->prev = NULL;
+    seg->next = heap->segments;
+    if (heap->segments)
+        heap->segments->prev = seg;
+    heap->segments = seg;
+}
+
+void lg__heap_segment_unlink(lg_heap_t *heap, lg_segment_t *seg)
+{
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        heap->segments = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
+}
+
 /* ---- heap structs ------------------------------------------------------- */
 
 /* Heap structs come from the OS a batch at a time and are never unmapped:
@@ -154,7 +176,7 @@ static void heap_thread_exit(void *arg)
 {
     lg_heap_t *heap = arg;
     lg__heap = &lg__heap_empty; /* a later malloc in this thread makes a new heap */
-    heap->exiting = true;       /* its free slices go with its segments (segment.c) */
+    heap->exiting = true;       /* its free slices go with its segments (abandon.c) */
     lg__heap_close_xpages(heap);
     lg__heap_collect(heap, true);
     lg__segment_abandon_all(heap);
@@ -199,7 +221,7 @@ lg_heap_t *lg__heap_init_thread(void)
         return NULL;
     memcpy(heap, &lg__heap_empty, sizeof *heap);
     heap->owner = lg__thread_id() | (lg__stats_on ? LG_OWNER_COUNTED : 0);
-    heap->purge_delay_ms = lg__purge_delay_ms;
+    heap->purge_delay_ms = lg__options.purge_delay_ms;
     lg__lock();
     in_use_link(heap);
     lg__unlock();
@@ -211,21 +233,44 @@ lg_heap_t *lg__heap_init_thread(void)
     return heap;
 }
 
+/* ---- collecting ----------------------------------------------------------- */
+
+/* Returns the heap's empty pages to its segments (and empty segments to
+ * the cache or the OS): `all` also retires current pages that are empty.
+ * Free slices are left to the purge ticks, or to lg__purge_heap. */
+void lg__heap_collect(lg_heap_t *heap, bool all)
+{
+    lg__heap_drain_xpages(heap);
+    for (size_t cls = 0; cls < lg__class_count; cls++) {
+        lg_page_t *page = heap->queue[cls].first;
+        while (page) {
+            lg_page_t *next = page->next;
+            lg__page_collect(page);
+            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0) {
+                page->state = LG_PAGE_QUEUED;
+                page->trigger = 0;
+                lg__page_retire(heap, page);
+            }
+            page = next;
+        }
+    }
+}
+
 void lg_thread_collect(void)
 {
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty)
         return;
     lg__heap_collect(heap, true);
-    lg__segment_purge(heap);
+    lg__purge_heap(heap);
 }
 
 unsigned lg_thread_purge_delay(unsigned ms)
 {
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty && (heap = lg__heap_init_thread()) == NULL)
-        return lg__purge_delay_ms;
-    return lg__segment_set_purge_delay(heap, ms);
+        return lg__options.purge_delay_ms;
+    return lg__purge_set_delay(heap, ms);
 }
 
 void lg_collect(void)
@@ -236,6 +281,6 @@ void lg_collect(void)
             ;
     }
     lg_thread_collect();
-    lg__segment_cache_clear();
+    lg__segcache_clear();
     lg__huge_cache_clear();
 }
