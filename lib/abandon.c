@@ -9,6 +9,7 @@
 #include "internal.h"
 
 lg_segment_t *lg__abandoned;
+size_t lg__orphaned;
 
 /* When the abandoned segments that blocks were freed into are serviced
  * (lg__segment_service), 0 if none was; written under lg__lock. */
@@ -27,6 +28,7 @@ static void mark_freed_into(lg_segment_t *seg)
 static void abandoned_push(lg_segment_t *seg, bool freed_into)
 {
     lg__lock();
+    lg_assert(!seg->abandoned && atomic_load_explicit(&seg->heap, memory_order_relaxed) == NULL);
     seg->prev = NULL;
     seg->next = lg__abandoned;
     if (lg__abandoned)
@@ -42,6 +44,7 @@ static void abandoned_push(lg_segment_t *seg, bool freed_into)
 /* Takes seg off the abandoned list, under lg__lock. */
 static void abandoned_remove(lg_segment_t *seg)
 {
+    lg_assert(seg->abandoned && (seg->prev ? seg->prev->next == seg : lg__abandoned == seg));
     if (seg->prev)
         seg->prev->next = seg->next;
     else
@@ -121,6 +124,7 @@ void lg__segment_orphan_all(lg_heap_t *heap)
             seg->pages[i].owner = LG_OWNER_NONE;
         seg->owner = LG_OWNER_NONE;
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+        lg__orphaned++;
     }
     heap->segments = NULL;
     heap->dirty_slices = 0;
@@ -155,6 +159,7 @@ lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t 
  * took it off the list: no heap owns it, no other thread services it. */
 static void service_segment(lg_segment_t *seg)
 {
+    lg_assert(!seg->abandoned && atomic_load_explicit(&seg->heap, memory_order_relaxed) == NULL);
     unsigned counted = lg__dirty_slices(seg);
     /* count, do not look: a page given back leaves the slice table */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
@@ -224,6 +229,7 @@ void lg__segment_service(void)
  * the segment released if all are). */
 void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
 {
+    lg_assert(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap && !seg->abandoned);
     lg__heap_segment_link(heap, seg);
     /* retiring the last page releases the segment: count, do not look */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {

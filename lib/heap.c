@@ -28,6 +28,7 @@ static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
  * a page retired after this would serve their mallocs from freed slices. */
 void lg__set_current(size_t cls, lg_page_t *page)
 {
+    lg_assert(page == &lg__page_empty || (page->state == LG_PAGE_CURRENT && page->cls == cls));
     lg_page_t *old = lg__current[cls];
     lg__current[cls] = page;
     if (lg__stats_on)
@@ -55,6 +56,7 @@ static void forget_current(void)
 void lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(!page->next && !page->prev && q->first != page);
     page->prev = NULL;
     page->next = q->first;
     if (q->first)
@@ -67,6 +69,7 @@ void lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page)
 void lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(!page->next && !page->prev && q->first != page);
     page->next = NULL;
     page->prev = q->last;
     if (q->last)
@@ -79,6 +82,8 @@ void lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page)
 void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(page->prev ? page->prev->next == page : q->first == page);
+    lg_assert(page->next ? page->next->prev == page : q->last == page);
     if (page->prev)
         page->prev->next = page->next;
     else
@@ -94,6 +99,7 @@ void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
 
 void lg__heap_segment_link(lg_heap_t *heap, lg_segment_t *seg)
 {
+    lg_assert(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap && heap->segments != seg);
     seg->prev = NULL;
     seg->next = heap->segments;
     if (heap->segments)
@@ -103,6 +109,7 @@ void lg__heap_segment_link(lg_heap_t *heap, lg_segment_t *seg)
 
 void lg__heap_segment_unlink(lg_heap_t *heap, lg_segment_t *seg)
 {
+    lg_assert(seg->prev ? seg->prev->next == seg : heap->segments == seg);
     if (seg->prev)
         seg->prev->next = seg->next;
     else
@@ -175,6 +182,7 @@ static void heap_struct_release(lg_heap_t *heap)
 static void heap_thread_exit(void *arg)
 {
     lg_heap_t *heap = arg;
+    lg_check_heap(heap);
     lg__heap = &lg__heap_empty; /* a later malloc in this thread makes a new heap */
     heap->exiting = true;       /* its free slices go with its segments (abandon.c) */
     lg__heap_close_xpages(heap);
@@ -206,6 +214,11 @@ void lg__heap_after_fork(void)
         }
         heap = next;
     }
+}
+
+bool lg__heap_alone(const lg_heap_t *heap)
+{
+    return !heaps_in_use || (heaps_in_use == heap && !heap->next_heap);
 }
 
 void lg__heap_process_init(void)
@@ -263,6 +276,7 @@ void lg_thread_collect(void)
         return;
     lg__heap_collect(heap, true);
     lg__purge_heap(heap);
+    lg_check_heap(heap);
 }
 
 unsigned lg_thread_purge_delay(unsigned ms)

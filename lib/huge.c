@@ -394,6 +394,39 @@ static uint8_t *cache_take(size_t map_size, size_t want, size_t *used)
     return hit.base;
 }
 
+size_t lg__huge_check(void)
+{
+    size_t bytes = 0;
+    uint64_t oldest = atomic_load_explicit(&oldest_ms, memory_order_relaxed);
+    lg_check(cached <= LG_HUGE_CACHE_SLOTS && tailed <= LG_HUGE_CACHE_SLOTS,
+             "the huge cache holds at most %u mappings and tails: %u and %u",
+             LG_HUGE_CACHE_SLOTS, cached, tailed);
+    for (unsigned i = 0; i < cached; i++) {
+        const cached_t *c = &cache[i];
+        lg_check(((uintptr_t)c->base & LG_SEGMENT_MASK) == 0 && c->map_size
+                 && (c->map_size & LG_SEGMENT_MASK) == 0 && c->used <= c->map_size
+                 && lg__map_test(lg__huge_map, c->base)
+                 && lg__map_test(lg__huge_map, c->base + c->map_size - 1),
+                 "a cached huge mapping is whole units, in the huge map, resident within it: "
+                 "%p, %zu bytes, %zu used", (void *)c->base, c->map_size, c->used);
+        lg_check(c->freed_ms >= oldest, "the huge cache's oldest time is no later than any "
+                 "entry's: %p", (void *)c->base);
+        bytes += c->used;
+    }
+    for (unsigned i = 0; i < tailed; i++) {
+        const lg_huge_t *h = tails[i].h;
+        lg_check(h->magic == LG_HUGE_LIVE && h->used < h->resident && h->resident <= h->map_size,
+                 "a huge block's kept tail lies past its end, in its mapping: block at %p",
+                 (const void *)((const uint8_t *)h + h->offset));
+        lg_check(tails[i].since_ms >= oldest, "the huge cache's oldest time is no later than any "
+                 "tail's: block at %p", (const void *)((const uint8_t *)h + h->offset));
+        bytes += h->resident - h->used;
+    }
+    lg_check(bytes == cached_bytes && bytes <= LG_HUGE_CACHE_BYTES, "the huge cache counts "
+             "the bytes of its mappings and tails: %zu counted, %zu found", cached_bytes, bytes);
+    return bytes;
+}
+
 void lg__huge_cache_clear(void)
 {
     cache_expire(UINT64_MAX);

@@ -1,8 +1,9 @@
-/* Declarations shared between the files of the allocator core: one
- * section per file, in the order of lib/meson.build's list (by name), each
- * opening with what its file does.  The nouns are in types.h, the fast
- * paths and what the shim also sees in fast.h, the seams with the shim
- * and the prediction in shim.h and route.h. */
+/* Declarations shared between the files of the allocator core: a helper
+ * several of them use, then one section per file, in the order of
+ * lib/meson.build's list (by name), each opening with what its file does.
+ * The nouns are in types.h; the fast paths, and what the shim also sees,
+ * in fast.h; the seams with the shim and the prediction in shim.h and
+ * route.h. */
 #ifndef LG_INTERNAL_H
 #define LG_INTERNAL_H
 
@@ -41,17 +42,16 @@ void       lg__segment_service(void);   /* abandoned segments freed into, if due
 /* malloc, calloc, realloc and the aligned family: the lg_ functions of
  * lgmalloc.h (the fast path is in fast.h). */
 
-
 /* ---- invariants (check.c) ---- */
 
-/* lg_heap_check, and what reports a broken invariant. */
-
-/* lg_assert(cond): an invariant the code relies on, checked with
- * -Dchecks=enabled (a debug build's default), compiled away otherwise:
+/* lg_heap_check, and what reports a broken invariant.
+ *
+ * lg_assert(cond): an invariant the code relies on, checked with
+ * -Dchecks=enabled (a debug build's default), compiled away otherwise;
  * never on a fast path.  lg_check_heap(heap): lg_heap_check's walk of a
- * heap, at the points where the core calls it in such a build.
- * lg_check(cond, ...): a check of lg_heap_check's, in every build; the
- * message names the invariant. */
+ * heap, where the core calls it in such a build.  lg_check(cond, ...): a
+ * check of lg_heap_check's, in every build; the message names the
+ * invariant. */
 #ifndef LG_CHECKS
 #define LG_CHECKS 0
 #endif

@@ -49,6 +49,7 @@ static bool page_extend(lg_page_t *page)
 void lg__page_collect(lg_page_t *page)
 {
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+    lg_assert((x & LG_XFREE_FLAGS) != LG_XFREE_FLAGS);
     if ((x & ~LG_XFREE_FLAGS) == 0)
         return;
     while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, x & LG_XFREE_NOTIFYING,
@@ -82,6 +83,15 @@ static size_t page_free_count(const lg_page_t *page)
     return n;
 }
 
+/* Every block of the page is free: on its local list or fresh, none on
+ * its remote list (for lg_assert). */
+static inline bool page_all_free(const lg_page_t *page)
+{
+    size_t fresh = (size_t)(page->end - page->bump) / page->block_size;
+    return (atomic_load_explicit(&page->xfree, memory_order_acquire) & ~LG_XFREE_FLAGS) == 0
+        && page_free_count(page) + fresh == page->capacity;
+}
+
 size_t lg__page_used(const lg_page_t *page)
 {
     switch (page->state) {
@@ -98,6 +108,7 @@ size_t lg__page_used(const lg_page_t *page)
 
 static void page_make_current(lg_heap_t *heap, lg_page_t *page)
 {
+    lg_assert(page->state == LG_PAGE_QUEUED || page->state == LG_PAGE_CURRENT);
     page->state = LG_PAGE_CURRENT;
     page->trigger = LG_HEARTBEAT;
     lg__heap_queue_remove(heap, page);
@@ -131,6 +142,7 @@ static bool page_try_make_full(lg_heap_t *heap, lg_page_t *page)
             break; /* already on its way to our xpages: the drain decides */
     }
     size_t used = lg__page_used(page);
+    lg_assert(used == page->capacity);
     page_detach(heap, page);
     page->state = LG_PAGE_FULL;
     page->trigger = (int32_t)used + 1 - (int32_t)page->capacity;
@@ -141,6 +153,7 @@ void lg__page_retire(lg_heap_t *heap, lg_page_t *page)
 {
     if (atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)
         return; /* a remote free is telling us about it: the drain retires it */
+    lg_assert(page_all_free(page));
     page_detach(heap, page);
     page->state = LG_PAGE_FREE;
     lg__segment_page_free(heap, page);
@@ -152,6 +165,7 @@ void lg__page_classify(lg_heap_t *heap, lg_page_t *page)
     if (page->state == LG_PAGE_CURRENT && lg__current[page->cls] == page)
         return;
     size_t used = lg__page_used(page);
+    lg_assert(used <= page->capacity);
     if (used == 0) {
         lg__page_retire(heap, page);
         return;
@@ -208,6 +222,7 @@ void lg__free_slow(lg_page_t *page)
         if (page->trigger == 0)
             lg__page_retire(heap, page);
     } else {
+        lg_assert(page->state == LG_PAGE_QUEUED);
         lg__page_retire(heap, page); /* a queued page became empty */
     }
 }
@@ -311,6 +326,7 @@ void *lg__malloc_generic(size_t size)
             return NULL;
         }
     }
+    lg_assert(page->free != NULL && lg__current[cls] == page);
     lg_block_t *block = lg__page_pop(page, page->free, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());

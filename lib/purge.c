@@ -36,6 +36,7 @@ static _Atomic(uint64_t) unowned_purge_due;
 /* Purges the free resident slices of seg in mask. */
 static void purge_slices(lg_segment_t *seg, uint64_t mask)
 {
+    lg_assert((mask & ~seg->dirty_mask) == 0);
     seg->dirty_mask &= ~mask;
     seg->aged_mask &= ~mask;
     while (mask) {
@@ -77,6 +78,7 @@ static lg_noinline void heap_purge(lg_heap_t *heap, bool all, uint64_t now)
     for (; seg; seg = next) {
         next = seg->next;
         uint64_t purge = all ? seg->dirty_mask : seg->aged_mask;
+        lg_assert(heap->dirty_slices >= lg__popcount(purge));
         heap->dirty_slices -= lg__popcount(purge);
         purge_slices(seg, purge);
         seg->aged_mask = seg->dirty_mask;
@@ -118,6 +120,7 @@ void lg__unowned_keep_or_purge(lg_segment_t *seg, unsigned counted)
     unsigned max = lg__options.purge_delay_ms ? LG_UNOWNED_MAX : LG_UNOWNED_SLICES;
     uint64_t now = dirty > counted ? lg__os_now_ms() : 0;
     lg__lock();
+    lg_assert(unowned_dirty >= counted);
     unowned_dirty -= counted;
     bool warm = unowned_dirty + dirty <= max;
     if (warm) {
@@ -135,6 +138,7 @@ void lg__unowned_keep_or_purge(lg_segment_t *seg, unsigned counted)
 
 void lg__unowned_forget(unsigned slices)
 {
+    lg_assert(unowned_dirty >= slices);
     unowned_dirty -= slices;
 }
 

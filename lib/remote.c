@@ -15,6 +15,7 @@
  * heap's thread is exiting (the list is closed). */
 static bool heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
 {
+    lg_assert(atomic_load_explicit(&page->xfree, memory_order_relaxed) & LG_XFREE_NOTIFYING);
     lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
     do {
         if (head == LG_XPAGES_CLOSED)
@@ -34,6 +35,7 @@ static bool heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
  * them, for good; see docs/decisions.md#abandoned-segments-serviced. */
 static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
 {
+    lg_assert(atomic_load_explicit(&page->xfree, memory_order_relaxed) & LG_XFREE_NOTIFYING);
     lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
     if (!owner) {
         lg_heap_t *heap = lg__heap;
@@ -70,6 +72,7 @@ void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
         next = (uintptr_t)block | (x & LG_XFREE_NOTIFYING) | ((x & LG_XFREE_FULL) << 1);
     } while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, next,
                                                     memory_order_acq_rel, memory_order_relaxed));
+    lg_assert((x & LG_XFREE_FLAGS) != LG_XFREE_FLAGS);
     if (x & LG_XFREE_FULL)
         page_notify_owner(seg, page);
 }
@@ -85,6 +88,7 @@ static void heap_drain(lg_heap_t *heap, lg_page_t *list_end)
         if (lg_unlikely(atomic_load_explicit(&seg->heap, memory_order_acquire) != heap)) {
             page_notify_owner(seg, page); /* stale notice from before an adoption: pass it on */
         } else {
+            lg_assert(atomic_load_explicit(&page->xfree, memory_order_relaxed) & LG_XFREE_NOTIFYING);
             atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_acq_rel);
             lg__page_collect(page);
             lg__page_classify(heap, page);

@@ -80,6 +80,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     if (LG_VALGRIND && capacity * block == (size_t)k << LG_SLICE_SHIFT)
         capacity--;
     unsigned warm = lg__popcount(seg->dirty_mask & span);
+    lg_assert((seg->free_mask & span) == span && heap->dirty_slices >= warm);
 
     /* resident free slices were counted as committed already */
     heap->dirty_slices -= warm;
@@ -145,6 +146,7 @@ unsigned lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page)
 {
     unsigned k = page->slices, first = page->first_slice;
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
+    lg_assert(page->state == LG_PAGE_FREE && (seg->free_mask & span) == 0 && seg->pages_used > 0);
     for (unsigned i = first; i < first + k; i++)
         lg__slice_set(seg, i, &lg__window.invalid);
     /* only the part of the page ever handed out is resident */

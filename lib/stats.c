@@ -26,7 +26,8 @@ void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak)
 
 void lg__count_sub(_Atomic size_t *c, size_t n)
 {
-    atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+    size_t old = atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+    lg_assert(old >= n);
 }
 
 void lg__count_commit(size_t bytes)
