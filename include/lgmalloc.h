@@ -133,6 +133,18 @@ LG_API void lg_predict_stats_get(lg_predict_stats_t *out);
 LG_API size_t lg_set_limit(size_t bytes);
 LG_API size_t lg_get_limit(void);
 
+/* Checks lgmalloc's invariants, for tests and debugging: walks the
+ * calling thread's heap (its pages, their free lists and trigger
+ * counters, its segments) and, under lgmalloc's lock, the segments no
+ * thread owns and the cache of freed huge mappings; when no other thread
+ * has a heap, also compares what it walked with lg_stats_get's counts
+ * (then no other thread may allocate or free meanwhile).  Returns 0 when
+ * every invariant holds; otherwise prints "lgmalloc: heap check: " and the
+ * invariant that does not, and aborts.  Costs a walk of every free block
+ * of the heap.  Builds with -Dchecks=enabled (a debug build's default)
+ * also check invariants as they go, and this heap walk at thread exit. */
+LG_API int lg_heap_check(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,8 @@
 /* The checks and annotations that a build may add around blocks, each
  * compiled to nothing unless asked for:
  *
- *   LG_SECURE   (-Dsecure=true, and debug builds)
+ *   LG_SECURE   (-Dsecure=true, only when asked: see
+ *               docs/decisions.md#secure-explicit)
  *     - free-list links stored encoded with a per-page random key and the
  *       block's address, and checked to point into their page when decoded:
  *       a use-after-free write cannot steer malloc to an address of its
@@ -59,6 +60,8 @@ void lg__corrupt_canary(const void *block, size_t block_size);
 /* Low bits a block address never has (blocks are 16-aligned). */
 #define LG_LINK_TWEAK   ((uintptr_t)8)
 #define LG_CANARY_TWEAK ((uintptr_t)4)
+_Static_assert(LG_LINK_TWEAK < LG_ALIGN && LG_CANARY_TWEAK < LG_ALIGN
+               && LG_LINK_TWEAK != LG_CANARY_TWEAK, "tweaks are low bits no block address has");
 
 lg_inline uintptr_t lg__link_mask(const lg_page_t *page, const lg_block_t *block)
 {

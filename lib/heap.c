@@ -28,6 +28,7 @@ static lg_heap_t *heaps_in_use;   /* under lg__lock: heaps bound to a thread */
  * a page retired after this would serve their mallocs from freed slices. */
 void lg__set_current(size_t cls, lg_page_t *page)
 {
+    lg_assert(page == &lg__page_empty || (page->state == LG_PAGE_CURRENT && page->cls == cls));
     lg_page_t *old = lg__current[cls];
     lg__current[cls] = page;
     if (lg__stats_on)
@@ -55,6 +56,7 @@ static void forget_current(void)
 void lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(!page->next && !page->prev && q->first != page);
     page->prev = NULL;
     page->next = q->first;
     if (q->first)
@@ -67,6 +69,7 @@ void lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page)
 void lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(!page->next && !page->prev && q->first != page);
     page->next = NULL;
     page->prev = q->last;
     if (q->last)
@@ -79,6 +82,8 @@ void lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page)
 void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
 {
     lg_queue_t *q = &heap->queue[page->cls];
+    lg_assert(page->prev ? page->prev->next == page : q->first == page);
+    lg_assert(page->next ? page->next->prev == page : q->last == page);
     if (page->prev)
         page->prev->next = page->next;
     else
@@ -88,6 +93,30 @@ void lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page)
     else
         q->last = page->prev;
     page->next = page->prev = NULL;
+}
+
+/* ---- the heap's segments ---------------------------------------------- */
+
+void lg__heap_segment_link(lg_heap_t *heap, lg_segment_t *seg)
+{
+    lg_assert(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap && heap->segments != seg);
+    seg->prev = NULL;
+    seg->next = heap->segments;
+    if (heap->segments)
+        heap->segments->prev = seg;
+    heap->segments = seg;
+}
+
+void lg__heap_segment_unlink(lg_heap_t *heap, lg_segment_t *seg)
+{
+    lg_assert(seg->prev ? seg->prev->next == seg : heap->segments == seg);
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        heap->segments = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
 }
 
 /* ---- heap structs ------------------------------------------------------- */
@@ -153,8 +182,9 @@ static void heap_struct_release(lg_heap_t *heap)
 static void heap_thread_exit(void *arg)
 {
     lg_heap_t *heap = arg;
+    lg_check_heap(heap);
     lg__heap = &lg__heap_empty; /* a later malloc in this thread makes a new heap */
-    heap->exiting = true;       /* its free slices go with its segments (segment.c) */
+    heap->exiting = true;       /* its free slices go with its segments (abandon.c) */
     lg__heap_close_xpages(heap);
     lg__heap_collect(heap, true);
     lg__segment_abandon_all(heap);
@@ -186,6 +216,11 @@ void lg__heap_after_fork(void)
     }
 }
 
+bool lg__heap_alone(const lg_heap_t *heap)
+{
+    return !heaps_in_use || (heaps_in_use == heap && !heap->next_heap);
+}
+
 void lg__heap_process_init(void)
 {
     pthread_key_create(&heap_key, heap_thread_exit);
@@ -199,7 +234,7 @@ lg_heap_t *lg__heap_init_thread(void)
         return NULL;
     memcpy(heap, &lg__heap_empty, sizeof *heap);
     heap->owner = lg__thread_id() | (lg__stats_on ? LG_OWNER_COUNTED : 0);
-    heap->purge_delay_ms = lg__purge_delay_ms;
+    heap->purge_delay_ms = lg__options.purge_delay_ms;
     lg__lock();
     in_use_link(heap);
     lg__unlock();
@@ -211,21 +246,45 @@ lg_heap_t *lg__heap_init_thread(void)
     return heap;
 }
 
+/* ---- collecting ----------------------------------------------------------- */
+
+/* Returns the heap's empty pages to its segments (and empty segments to
+ * the cache or the OS): `all` also retires current pages that are empty.
+ * Free slices are left to the purge ticks, or to lg__purge_heap. */
+void lg__heap_collect(lg_heap_t *heap, bool all)
+{
+    lg__heap_drain_xpages(heap);
+    for (size_t cls = 0; cls < lg__class_count; cls++) {
+        lg_page_t *page = heap->queue[cls].first;
+        while (page) {
+            lg_page_t *next = page->next;
+            lg__page_collect(page);
+            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0) {
+                page->state = LG_PAGE_QUEUED;
+                page->trigger = 0;
+                lg__page_retire(heap, page);
+            }
+            page = next;
+        }
+    }
+}
+
 void lg_thread_collect(void)
 {
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty)
         return;
     lg__heap_collect(heap, true);
-    lg__segment_purge(heap);
+    lg__purge_heap(heap);
+    lg_check_heap(heap);
 }
 
 unsigned lg_thread_purge_delay(unsigned ms)
 {
     lg_heap_t *heap = lg__heap;
     if (heap == &lg__heap_empty && (heap = lg__heap_init_thread()) == NULL)
-        return lg__purge_delay_ms;
-    return lg__segment_set_purge_delay(heap, ms);
+        return lg__options.purge_delay_ms;
+    return lg__purge_set_delay(heap, ms);
 }
 
 void lg_collect(void)
@@ -236,6 +295,6 @@ void lg_collect(void)
             ;
     }
     lg_thread_collect();
-    lg__segment_cache_clear();
+    lg__segcache_clear();
     lg__huge_cache_clear();
 }

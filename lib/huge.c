@@ -37,8 +37,8 @@
  * to its last block's end), not what is: pages the block never touched
  * count too.  Smaller bounds left the cache full at every other free of a
  * program with a few huge blocks live; measuring what is resident
- * (mincore) cost more than the unmaps it saved.  The figures are in
- * docs/design.md ("Returning memory"). */
+ * (mincore) cost more than the unmaps it saved; see
+ * docs/decisions.md#huge-cache. */
 #define LG_HUGE_CACHE_SLOTS 32
 #define LG_HUGE_CACHE_BYTES ((size_t)128 << 20)
 #define LG_HUGE_CACHE_MS    1000 /* unmapped after a second unused */
@@ -295,14 +295,12 @@ static uint8_t *grow_mapping(uint8_t *base, size_t old_size, size_t new_size)
  * (LG_GATHER_MIN), a new range of map_size bytes takes the pages of as
  * many as fit, most resident first, moved there one after the other
  * (mremap moves page tables: no copy, no page fault); the rest is fresh.
- * Growing the most resident one alone made 201 of the `large` benchmark's
- * 850 huge blocks, 2.3 GB of fresh pages, most of its 550,000 faults
- * (101,000 gathering every piece, 132,000 as here).  Pieces holding little
+ * Growing the most resident one alone left most blocks of a program of
+ * many huge blocks in fresh pages, each a fault.  Pieces holding little
  * are not worth their mremap, which holds the process's mapping lock
- * against every page fault: in the stress benchmark, 16 threads, 0.51 s
- * gathering every piece, 0.48 s as here.  *used: up to the end of the
- * last resident part, what may not read as zero, committed.  NULL when
- * the cache is empty or there is no address space. */
+ * against every page fault; see docs/decisions.md#huge-gather.  *used: up
+ * to the end of the last resident part, what may not read as zero,
+ * committed.  NULL when the cache is empty or there is no address space. */
 static uint8_t *cache_gather(size_t map_size, size_t *used)
 {
     cached_t take[LG_HUGE_CACHE_SLOTS];
@@ -394,6 +392,39 @@ static uint8_t *cache_take(size_t map_size, size_t want, size_t *used)
     }
     *used = hit.used;
     return hit.base;
+}
+
+size_t lg__huge_check(void)
+{
+    size_t bytes = 0;
+    uint64_t oldest = atomic_load_explicit(&oldest_ms, memory_order_relaxed);
+    lg_check(cached <= LG_HUGE_CACHE_SLOTS && tailed <= LG_HUGE_CACHE_SLOTS,
+             "the huge cache holds at most %u mappings and tails: %u and %u",
+             LG_HUGE_CACHE_SLOTS, cached, tailed);
+    for (unsigned i = 0; i < cached; i++) {
+        const cached_t *c = &cache[i];
+        lg_check(((uintptr_t)c->base & LG_SEGMENT_MASK) == 0 && c->map_size
+                 && (c->map_size & LG_SEGMENT_MASK) == 0 && c->used <= c->map_size
+                 && lg__map_test(lg__huge_map, c->base)
+                 && lg__map_test(lg__huge_map, c->base + c->map_size - 1),
+                 "a cached huge mapping is whole units, in the huge map, resident within it: "
+                 "%p, %zu bytes, %zu used", (void *)c->base, c->map_size, c->used);
+        lg_check(c->freed_ms >= oldest, "the huge cache's oldest time is no later than any "
+                 "entry's: %p", (void *)c->base);
+        bytes += c->used;
+    }
+    for (unsigned i = 0; i < tailed; i++) {
+        const lg_huge_t *h = tails[i].h;
+        lg_check(h->magic == LG_HUGE_LIVE && h->used < h->resident && h->resident <= h->map_size,
+                 "a huge block's kept tail lies past its end, in its mapping: block at %p",
+                 (const void *)((const uint8_t *)h + h->offset));
+        lg_check(tails[i].since_ms >= oldest, "the huge cache's oldest time is no later than any "
+                 "tail's: block at %p", (const void *)((const uint8_t *)h + h->offset));
+        bytes += h->resident - h->used;
+    }
+    lg_check(bytes == cached_bytes && bytes <= LG_HUGE_CACHE_BYTES, "the huge cache counts "
+             "the bytes of its mappings and tails: %zu counted, %zu found", cached_bytes, bytes);
+    return bytes;
 }
 
 void lg__huge_cache_clear(void)

@@ -104,9 +104,9 @@ void lg__process_init(void)
     if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
         atomic_store_explicit(&initializing, lg__thread_id(), memory_order_relaxed);
         lg__seed = seed_new();
+        lg__options_init();
         lg__stats_init();
         lg__limit_init();
-        lg__purge_init();
         lg__classes_init();
         lg__heap_process_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -1,5 +1,9 @@
-/* Declarations shared between the files of the allocator core, and the
- * small inline helpers the fast paths are built from. */
+/* Declarations shared between the files of the allocator core: a helper
+ * several of them use, then one section per file, in the order of
+ * lib/meson.build's list (by name), each opening with what its file does.
+ * The nouns are in types.h; the fast paths, and what the shim also sees,
+ * in fast.h; the seams with the shim and the prediction in shim.h and
+ * route.h. */
 #ifndef LG_INTERNAL_H
 #define LG_INTERNAL_H
 
@@ -7,18 +11,64 @@
 #include "fast.h"
 #include "lgmalloc.h"
 
-void lg__map_set(uint64_t *map, void *start, size_t size, bool on);
-void lg__segment_map_set(lg_segment_t *seg, bool on);
-/* Which page holds slice i of seg: in the segment, and in the window's
- * table when the segment is in the window. */
-void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page);
-
-lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
+/* Bits set in x.  Not __builtin_popcountll: without -mpopcnt that calls
+ * libgcc's __popcountdi2, and a program linked with lgmalloc then loaded
+ * libgcc_s.so for it; see docs/decisions.md#popcount. */
+static inline unsigned lg__popcount(uint64_t x)
 {
-    return (uint8_t *)seg + ((size_t)page->first_slice << LG_SLICE_SHIFT);
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
-/* ---- size classes (classes.c) ------------------------------------------- */
+/* ---- abandoned segments (abandon.c) ---- */
+
+/* Segments of exited threads: left for other threads to adopt, serviced
+ * meanwhile; in a fork's child, orphaned. */
+
+extern lg_segment_t *lg__abandoned;  /* the abandoned list, newest first (under lg__lock) */
+extern size_t lg__orphaned;          /* segments left behind in a fork's child */
+void       lg__segment_abandon_all(lg_heap_t *heap);   /* at thread exit */
+void       lg__segment_orphan_all(lg_heap_t *heap);    /* in a fork's child */
+bool       lg__segment_adopt_one(lg_heap_t *heap);
+bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
+void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);
+lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t *closed);
+void       lg__segment_service(void);   /* abandoned segments freed into, if due */
+
+/* ---- malloc and its family (alloc.c) ---- */
+
+/* malloc, calloc, realloc and the aligned family: the lg_ functions of
+ * lgmalloc.h (the fast path is in fast.h). */
+
+/* ---- invariants (check.c) ---- */
+
+/* lg_heap_check, and what reports a broken invariant.
+ *
+ * lg_assert(cond): an invariant the code relies on, checked with
+ * -Dchecks=enabled (a debug build's default), compiled away otherwise;
+ * never on a fast path.  lg_check_heap(heap): lg_heap_check's walk of a
+ * heap, where the core calls it in such a build.  lg_check(cond, ...): a
+ * check of lg_heap_check's, in every build; the message names the
+ * invariant. */
+#ifndef LG_CHECKS
+#define LG_CHECKS 0
+#endif
+#if LG_CHECKS
+#define lg_assert(cond) \
+    ((void)(lg_likely(cond) || (lg__assert_fail(#cond, __FILE__, __LINE__), 0)))
+#define lg_check_heap(heap) lg__check_heap(heap)
+#else
+#define lg_assert(cond)     ((void)sizeof(!(cond)))
+#define lg_check_heap(heap) ((void)(heap))
+#endif
+#define lg_check(cond, ...) \
+    ((void)(lg_likely(cond) || (lg__fatal("heap check: " __VA_ARGS__), 0)))
+_Noreturn void lg__assert_fail(const char *cond, const char *file, int line);
+void lg__check_heap(const lg_heap_t *heap);   /* the calling thread's */
+
+/* ---- size classes (classes.c) ---- */
 
 extern uint8_t  lg__class_of_granule[LG_TABLE_MAX / LG_GRANULE + 1];
 extern uint32_t lg__class_size[LG_CLASSES];
@@ -34,116 +84,26 @@ lg_inline size_t lg__class_of(size_t size)
 size_t lg__class_of_large(size_t size);   /* LG_TABLE_MAX < size <= LG_CLASS_MAX */
 void   lg__classes_init(void);
 size_t lg__class_add_exact(size_t block);
-/* Pages held per class (stats.c), counted as pages come and go. */
-void   lg__stats_page(size_t cls, size_t bytes, bool added);
-/* Counts a malloc seen by the generic path against its call site. */
-void   lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
+
+/* ---- double frees (doublefree.c) ---- */
+
+/* Is a block whose key is in place free?  (lg__free_suspect,
+ * lg__block_free: fast.h) */
 
 
-/* ---- pages (page.c, secure.c) ------------------------------------------- */
+/* ---- free (free.c) ---- */
 
-#define LG_EXTEND_BYTES 4096  /* fresh blocks are carved an OS page at a time */
-uint64_t lg__random(void);
-void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
-
-/* ---- the OS (os.c) ------------------------------------------------------ */
-
-void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);
-void *lg__os_segment_map(void);   /* LG_SEGMENT_SIZE, aligned to it; in the window if it can */
-void  lg__os_segment_unmap(void *seg);
-void  lg__os_unmap(void *p, size_t size);
-void  lg__os_purge(void *p, size_t size);
-void *lg__os_remap(void *p, size_t old_size, size_t new_size);
-size_t lg__os_page_size(void);
-uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough for slow paths */
-
-/* ---- statistics (stats.c): slow-path counters only ---------------------- */
-
-typedef struct lg_counters_s {
-    _Atomic size_t segments, segments_peak, huge_blocks, huge_bytes;
-    _Atomic size_t reserved, committed, committed_peak, purged;
-    _Atomic size_t pages_in_use, page_bytes, threads_live, threads_seen, abandoned;
-} lg_counters_t;
-extern lg_counters_t lg__counters;
-void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak);
-void lg__count_sub(_Atomic size_t *c, size_t n);
-/* committed: bytes in pages, segment headers and huge blocks, plus free
- * slices not yet purged; what the OS may hold resident for us. */
-void lg__count_commit(size_t bytes);
-void lg__count_decommit(size_t bytes);
-
-/* ---- the cap on committed memory (limit.c) ------------------------------ */
-
-/* May `bytes` more be committed?  Near the cap this first purges the
- * heap (may be NULL) and the caches; false sets errno to ENOMEM. */
-bool lg__limit_allows(lg_heap_t *heap, size_t bytes);
-void lg__limit_init(void);
-
-/* ---- per-class statistics (stats.c), with LGMALLOC_STATS only ----------- */
-
-/* Read at start-up; when set, every malloc takes lg__malloc_generic (the
- * threads' lg__direct[] stays empty) and every free of a block of this thread
- * takes lg__free_remote (the heaps' owner ids carry LG_OWNER_COUNTED), and
- * both count. */
-extern bool lg__stats_on;
-#define LG_OWNER_COUNTED ((uintptr_t)1)
-/* The owner of a segment left behind in a fork's child: no thread id (they
- * are aligned), with LG_OWNER_COUNTED or without. */
-#define LG_OWNER_NONE    ((uintptr_t)2)
-void lg__stats_init(void);
-void lg__stats_malloc(size_t cls, size_t size, uintptr_t ret, const uintptr_t *slot);
-void lg__stats_free(const lg_page_t *page);
-size_t lg__stats_exact_requests(void);   /* allocations from exact-fit classes */
-
-/* Bits set in x.  Not __builtin_popcountll: without -mpopcnt that calls
- * libgcc's __popcountdi2, and a program linked with lgmalloc then loaded
- * libgcc_s.so for it: 92 KiB more resident in every process. */
-static inline unsigned lg__popcount(uint64_t x)
-{
-    x -= (x >> 1) & 0x5555555555555555ull;
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (unsigned)((x * 0x0101010101010101ull) >> 56);
-}
-
-/* ---- segments (segment.c) ----------------------------------------------- */
-
-lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
-void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
-extern unsigned lg__purge_delay_ms;                 /* a new heap's purge delay */
-void       lg__purge_init(void);                    /* LGMALLOC_PURGE_DELAY */
-void       lg__segment_purge(lg_heap_t *heap);      /* every free slice, now */
-void       lg__segment_tick(lg_heap_t *heap);       /* the purge tick, if due */
-unsigned   lg__segment_set_purge_delay(lg_heap_t *heap, unsigned ms); /* the old delay */
-void       lg__segment_abandon_all(lg_heap_t *heap);
-void       lg__segment_orphan_all(lg_heap_t *heap);
-bool       lg__segment_adopt_one(lg_heap_t *heap);
-bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
-lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t *closed);
-void       lg__segment_service(void);   /* abandoned segments freed into, if due */
-void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);
-void       lg__segment_release(lg_segment_t *seg);
-void       lg__segment_cache_clear(void);
-
-/* ---- pages (page.c) ----------------------------------------------------- */
-
-void  lg__page_collect(lg_page_t *page);
-void  lg__page_retire(lg_heap_t *heap, lg_page_t *page);
-void  lg__page_classify(lg_heap_t *heap, lg_page_t *page);
-void  lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
-void  lg__page_mark_full(lg_page_t *page);
-void  lg__heap_drain_xpages(lg_heap_t *heap);
-void  lg__heap_close_xpages(lg_heap_t *heap);
-#define LG_XPAGES_CLOSED ((lg_page_t *)1) /* heap->xpages of a heap whose thread exits */
-void  lg__heap_collect(lg_heap_t *heap, bool all);
-
-size_t lg__page_used(const lg_page_t *page);   /* blocks not free (remote frees count as used) */
+/* free and what asks where a pointer came from.  (lg__free_outside,
+ * lg__free_not_block, lg__free_double: fast.h) */
 
 /* Aborts with a message saying what p is, for a free or realloc of a
  * pointer in one of our segments that is not a block of its page. */
 _Noreturn void lg__free_invalid(const lg_page_t *page, const void *p);
 
-/* ---- heaps and threads (heap.c) ----------------------------------------- */
+/* ---- heaps and threads (heap.c) ---- */
+
+/* A heap per thread: its class queues and segment list, thread start and
+ * exit, fork.  (The thread's lg__heap, lg__current, lg__direct: fast.h) */
 
 extern lg_heap_t lg__heap_empty;
 extern lg_page_t lg__page_empty;   /* the current page of every class of an empty heap */
@@ -154,8 +114,19 @@ void       lg__set_current(size_t cls, lg_page_t *page);   /* of the calling thr
 void       lg__heap_queue_push_front(lg_heap_t *heap, lg_page_t *page);
 void       lg__heap_queue_push_back(lg_heap_t *heap, lg_page_t *page);
 void       lg__heap_queue_remove(lg_heap_t *heap, lg_page_t *page);
+void       lg__heap_segment_link(lg_heap_t *heap, lg_segment_t *seg);
+void       lg__heap_segment_unlink(lg_heap_t *heap, lg_segment_t *seg);
+/* Returns the heap's empty pages to its segments (and empty segments to
+ * the cache or the OS): `all` also retires current pages that are empty.
+ * Free slices are left to the purge ticks, or to lg__purge_heap. */
+void       lg__heap_collect(lg_heap_t *heap, bool all);
+/* Under lg__lock: no heap but this one (or none) is bound to a thread. */
+bool       lg__heap_alone(const lg_heap_t *heap);
 
-/* ---- huge blocks (huge.c) ----------------------------------------------- */
+/* ---- huge blocks (huge.c) ---- */
+
+/* Blocks too large for a class, mapped on their own, and a cache of the
+ * freed mappings. */
 
 /* A huge block's header is at the start of the 4 MiB unit that holds the
  * byte before the block, so p - 1 finds it for any alignment.  True also
@@ -170,13 +141,185 @@ void   lg__huge_cache_age(uint64_t now_ms); /* unmaps what waited over a second 
 void   lg__huge_free(void *p);
 void  *lg__huge_realloc(void *p, size_t size);
 size_t lg__huge_usable(const void *p);
+/* Checks the cache of freed mappings, under lg__lock; returns the bytes
+ * it holds committed (mappings and tails). */
+size_t lg__huge_check(void);
 
-/* ---- process (init.c) --------------------------------------------------- */
+/* ---- process (init.c) ---- */
+
+/* Process start-up, the global lock, fork, fatal errors (lg__fatal:
+ * shim.h). */
 
 void lg__process_init(void);
 extern uintptr_t lg__seed;   /* random, per process */
 void lg__lock(void);     /* the one global lock, for slow paths only */
 void lg__unlock(void);
+
+/* ---- the cap on committed memory (limit.c) ---- */
+
+/* May `bytes` more be committed?  Near the cap this first purges the
+ * heap (may be NULL) and the caches; false sets errno to ENOMEM. */
+bool lg__limit_allows(lg_heap_t *heap, size_t bytes);
+void lg__limit_init(void);   /* LGMALLOC_LIMIT, from lg__options */
+
+/* ---- the environment (options.c) ---- */
+
+/* Every environment variable the core reads, read once at start-up. */
+
+typedef struct lg_options_s {
+    unsigned    purge_delay_ms;  /* LGMALLOC_PURGE_DELAY: a new heap's purge delay */
+    bool        limit_set;       /* LGMALLOC_LIMIT: */
+    size_t      limit;           /*   the cap on committed bytes */
+    bool        stats;           /* LGMALLOC_STATS: count per class, report at exit */
+    const char *stats_path;      /*   to append the report to, or NULL: stderr */
+    int         stats_signal;    /* LGMALLOC_STATS_SIGNAL: report on it too, 0: none */
+} lg_options_t;
+extern lg_options_t lg__options;
+void lg__options_init(void);
+
+/* ---- the OS (os.c) ---- */
+
+/* Mapping, unmapping and purging memory, the window of segments, the
+ * clock.  (The window's base, lg__window_base: fast.h) */
+
+void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped);
+void *lg__os_segment_map(void);   /* LG_SEGMENT_SIZE, aligned to it; in the window if it can */
+void  lg__os_segment_unmap(void *seg);
+void  lg__os_unmap(void *p, size_t size);
+void  lg__os_purge(void *p, size_t size);
+void *lg__os_remap(void *p, size_t old_size, size_t new_size);
+size_t lg__os_page_size(void);
+uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough for slow paths */
+
+/* ---- pages (page.c) ---- */
+
+/* Page states and the moves between them; the slow paths of malloc and
+ * free.  (lg__malloc_generic, lg__free_slow: fast.h) */
+
+#define LG_EXTEND_BYTES 4096  /* fresh blocks are carved an OS page at a time */
+
+lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
+{
+    return (uint8_t *)seg + ((size_t)page->first_slice << LG_SLICE_SHIFT);
+}
+void   lg__page_collect(lg_page_t *page);   /* takes the blocks other threads freed */
+void   lg__page_retire(lg_heap_t *heap, lg_page_t *page);
+void   lg__page_classify(lg_heap_t *heap, lg_page_t *page);
+void   lg__page_adopt(lg_heap_t *heap, lg_page_t *page);
+void   lg__page_mark_full(lg_page_t *page);
+size_t lg__page_used(const lg_page_t *page);   /* blocks not free (remote frees count as used) */
+
+/* ---- purging (purge.c) ---- */
+
+/* When the free slices of segments go back to the OS. */
+
+#define LG_PURGE_DELAY_MS 10   /* a heap's purge delay unless LGMALLOC_PURGE_DELAY says */
+
+lg_inline unsigned lg__dirty_slices(const lg_segment_t *seg)
+{
+    return lg__popcount(seg->dirty_mask);
+}
+void     lg__purge_segment(lg_segment_t *seg);   /* every free resident slice of it */
+/* Counts n more free resident slices in the heap and starts its purge
+ * ticks if they were stopped. */
+void     lg__purge_add_dirty(lg_heap_t *heap, unsigned n);
+void     lg__purge_heap(lg_heap_t *heap);        /* every free slice of the heap, now */
+void     lg__purge_freed(lg_heap_t *heap);       /* a page's slices were freed */
+void     lg__purge_tick(lg_heap_t *heap);        /* the heap's purge tick, if due */
+unsigned lg__purge_set_delay(lg_heap_t *heap, unsigned ms); /* the old delay */
+/* A segment that no heap owns keeps its resident free slices if the
+ * budget of those allows, or is purged.  `counted`: how many of them the
+ * budget counts already (none for one leaving its heap). */
+void     lg__unowned_keep_or_purge(lg_segment_t *seg, unsigned counted);
+/* Under lg__lock: `slices` no longer count against that budget (their
+ * segment is taken, or purged by the caller). */
+void     lg__unowned_forget(unsigned slices);
+unsigned lg__unowned_dirty(void);   /* under lg__lock: what the budget counts */
+
+/* ---- remote frees (remote.c) ---- */
+
+/* Frees from threads that do not own the page.  (lg__free_remote: fast.h) */
+
+void lg__heap_drain_xpages(lg_heap_t *heap);   /* the full pages freed into */
+void lg__heap_close_xpages(lg_heap_t *heap);   /* the same, at thread exit */
+
+/* ---- what the prediction tells the core (route.c) ---- */
+
+/* Exact-fit classes and the counts of predictions (route.h). */
+
+/* Counts a malloc seen by the generic path against its call site. */
+void lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
+
+/* ---- the secure build (secure.c) ---- */
+
+/* Random keys and block order; reports of the corruption the checks
+ * find (lg__corrupt_link, lg__corrupt_canary: harden.h). */
+
+uint64_t lg__random(void);
+void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
+
+/* ---- the segment cache (segcache.c) ---- */
+
+/* Empty segments: kept mapped for reuse, or unmapped. */
+
+#define LG_SEGMENT_CACHE 4   /* empty segments kept mapped for reuse */
+extern lg_segment_t *lg__segcache[LG_SEGMENT_CACHE];   /* under lg__lock */
+extern unsigned lg__segcache_count;
+lg_segment_t *lg__segcache_take(void); /* or NULL */
+void          lg__segment_release(lg_segment_t *seg);   /* an empty one: cached or unmapped */
+void          lg__segcache_clear(void);
+
+/* ---- which addresses are ours (segmap.c) ---- */
+
+/* The maps of units and the window's slice table (declared in fast.h),
+ * written here. */
+
+void lg__map_set(uint64_t *map, void *start, size_t size, bool on);
+void lg__segment_map_set(lg_segment_t *seg, bool on);
+/* Which page holds slice i of seg: in the segment, and in the window's
+ * table when the segment is in the window. */
+void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page);
+
+/* ---- segments (segment.c) ---- */
+
+/* A heap's new segments, and the spans of slices of their pages. */
+
+/* The slices a page may take: slice 0 is the header; secure builds keep
+ * the last slice inaccessible, and the last OS page of the header's:
+ * guards around the pages. */
+#define LG_ALL_SLICES (~(uint64_t)1 & (LG_SECURE ? ~((uint64_t)1 << 63) : ~(uint64_t)0))
+lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
+void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
+/* Gives the slices of a page with no block in use back to its segment;
+ * returns how many of them are dirty (touched, so resident). */
+unsigned   lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page);
+
+/* ---- statistics (stats.c) ---- */
+
+/* Counted on the slow paths only. */
+
+typedef struct lg_counters_s {
+    _Atomic size_t segments, segments_peak, huge_blocks, huge_bytes;
+    _Atomic size_t reserved, committed, committed_peak, purged;
+    _Atomic size_t pages_in_use, page_bytes, threads_live, threads_seen, abandoned;
+} lg_counters_t;
+extern lg_counters_t lg__counters;
+void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak);
+void lg__count_sub(_Atomic size_t *c, size_t n);
+/* committed: bytes in pages, segment headers and huge blocks, plus free
+ * slices not yet purged; what the OS may hold resident for us. */
+void lg__count_commit(size_t bytes);
+void lg__count_decommit(size_t bytes);
+/* With LGMALLOC_STATS (lg__stats_on, read at start-up) every malloc takes
+ * lg__malloc_generic (the threads' lg__direct[] stays empty) and every
+ * free of a block of this thread takes lg__free_remote (the heaps' owner
+ * ids carry LG_OWNER_COUNTED), and both count per class. */
+extern bool lg__stats_on;
+void   lg__stats_init(void);
+void   lg__stats_malloc(size_t cls, size_t size, uintptr_t ret, const uintptr_t *slot);
+void   lg__stats_free(const lg_page_t *page);
+void   lg__stats_page(size_t cls, size_t bytes, bool added);   /* pages held per class, always */
+size_t lg__stats_exact_requests(void);   /* allocations from exact-fit classes */
 
 #include "shim.h"
 

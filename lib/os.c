@@ -33,7 +33,7 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
         /* out of address space (RLIMIT_AS) or memory: give back what the
          * caches hold and ask once more */
         lg__huge_cache_clear();
-        lg__segment_cache_clear();
+        lg__segcache_clear();
         p = os_map(size + align);
         if (!p)
             return NULL;
@@ -220,7 +220,7 @@ void *lg__os_segment_map(void)
     if (!seg && short_of_space) {
         /* RLIMIT_AS: give back what the caches hold and ask once more */
         lg__huge_cache_clear();
-        lg__segment_cache_clear();
+        lg__segcache_clear();
         seg = window_take(&short_of_space);
     }
     return seg ? seg : region_segment();

@@ -1,15 +1,11 @@
-/* Pages: the slow path of malloc (finding a page with free blocks), the
- * slow path of free (a page that became empty, or left the full state),
- * and the collection of blocks freed by other threads.  The heap these
- * functions are given is the calling thread's, whose current pages are
- * the thread's lg__current; only notices go to other heaps. */
+/* Pages: their states (current, queued, full, free) and the moves
+ * between them, the slow path of malloc (finding a page with free
+ * blocks) and the slow path of free (a page that became empty, or left
+ * the full state).  The heap these functions are given is the calling
+ * thread's, whose current pages are the thread's lg__current. */
 #include "internal.h"
 
 #include <errno.h>
-
-/* A thread that needed a new page within this adopts the abandoned
- * segments it frees into. */
-#define LG_ADOPT_WINDOW_MS 10
 
 static bool page_has_room(const lg_page_t *page)
 {
@@ -48,10 +44,12 @@ static bool page_extend(lg_page_t *page)
  * flag bits; the trigger of a page that is not current drops by as many.
  * A current page with an empty list (malloc's slow path) takes the list
  * as it is: walking it, block after block just written by other cores,
- * was two thirds of that path's time (server workload, 2 threads). */
+ * misses the cache at every block; see
+ * docs/decisions.md#remote-list-taken-whole. */
 void lg__page_collect(lg_page_t *page)
 {
     uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+    lg_assert((x & LG_XFREE_FLAGS) != LG_XFREE_FLAGS);
     if ((x & ~LG_XFREE_FLAGS) == 0)
         return;
     while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, x & LG_XFREE_NOTIFYING,
@@ -85,6 +83,15 @@ static size_t page_free_count(const lg_page_t *page)
     return n;
 }
 
+/* Every block of the page is free: on its local list or fresh, none on
+ * its remote list (for lg_assert). */
+static inline bool page_all_free(const lg_page_t *page)
+{
+    size_t fresh = (size_t)(page->end - page->bump) / page->block_size;
+    return (atomic_load_explicit(&page->xfree, memory_order_acquire) & ~LG_XFREE_FLAGS) == 0
+        && page_free_count(page) + fresh == page->capacity;
+}
+
 size_t lg__page_used(const lg_page_t *page)
 {
     switch (page->state) {
@@ -101,6 +108,7 @@ size_t lg__page_used(const lg_page_t *page)
 
 static void page_make_current(lg_heap_t *heap, lg_page_t *page)
 {
+    lg_assert(page->state == LG_PAGE_QUEUED || page->state == LG_PAGE_CURRENT);
     page->state = LG_PAGE_CURRENT;
     page->trigger = LG_HEARTBEAT;
     lg__heap_queue_remove(heap, page);
@@ -134,6 +142,7 @@ static bool page_try_make_full(lg_heap_t *heap, lg_page_t *page)
             break; /* already on its way to our xpages: the drain decides */
     }
     size_t used = lg__page_used(page);
+    lg_assert(used == page->capacity);
     page_detach(heap, page);
     page->state = LG_PAGE_FULL;
     page->trigger = (int32_t)used + 1 - (int32_t)page->capacity;
@@ -144,6 +153,7 @@ void lg__page_retire(lg_heap_t *heap, lg_page_t *page)
 {
     if (atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)
         return; /* a remote free is telling us about it: the drain retires it */
+    lg_assert(page_all_free(page));
     page_detach(heap, page);
     page->state = LG_PAGE_FREE;
     lg__segment_page_free(heap, page);
@@ -155,6 +165,7 @@ void lg__page_classify(lg_heap_t *heap, lg_page_t *page)
     if (page->state == LG_PAGE_CURRENT && lg__current[page->cls] == page)
         return;
     size_t used = lg__page_used(page);
+    lg_assert(used <= page->capacity);
     if (used == 0) {
         lg__page_retire(heap, page);
         return;
@@ -194,103 +205,6 @@ void lg__page_adopt(lg_heap_t *heap, lg_page_t *page)
     lg__page_classify(heap, page);
 }
 
-/* ---- remote frees --------------------------------------------------- */
-
-/* Pushes page on the heap's list of full pages freed into; false if the
- * heap's thread is exiting (the list is closed). */
-static bool heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
-{
-    lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
-    do {
-        if (head == LG_XPAGES_CLOSED)
-            return false;
-        atomic_store_explicit(&page->xnext, head, memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak_explicit(&heap->xpages, &head, page,
-                                                    memory_order_release, memory_order_relaxed));
-    return true;
-}
-
-/* Tells the segment's owner that a full page got a block.  A segment with
- * no owner (its thread exited) is adopted by the thread freeing into it if
- * that thread needed a new page within a purge delay: it will use the
- * memory.  Any other thread leaves it marked for a service (segment.c):
- * a thread that only freed adopted every segment it freed into and held
- * them, its pages gathering the blocks that other threads freed into
- * them, for good (the main thread of a program whose workers hand blocks
- * to later workers held hundreds of megabytes). */
-static void page_notify_owner(lg_segment_t *seg, lg_page_t *page)
-{
-    lg_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
-    if (!owner) {
-        lg_heap_t *heap = lg__heap;
-        if (heap != &lg__heap_empty && lg__os_now_ms() < heap->paged_ms + LG_ADOPT_WINDOW_MS
-            && lg__segment_claim(heap, seg)) {
-            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_release);
-            lg__segment_adopt(heap, seg);
-            return;
-        }
-        owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
-    }
-    while (!owner || !heap_push_xpage(owner, page)) {
-        /* no owner, or an exiting one: settled under the lock */
-        owner = lg__segment_freed_into(seg, page, owner);
-        if (!owner) {
-            lg__segment_service();
-            return;
-        }
-    }
-}
-
-void lg__free_remote(lg_segment_t *seg, lg_page_t *page, lg_block_t *block)
-{
-    if (lg_unlikely(lg__stats_on)) {
-        lg__stats_free(page);
-        if (seg->owner == (lg__thread_id() | LG_OWNER_COUNTED)) {
-            lg__free_local(page, block); /* a local free, sent here to be counted */
-            return;
-        }
-    }
-    uintptr_t x = atomic_load_explicit(&page->xfree, memory_order_relaxed), next;
-    do {
-        lg__link_set(page, block, (lg_block_t *)(x & ~LG_XFREE_FLAGS));
-        next = (uintptr_t)block | (x & LG_XFREE_NOTIFYING) | ((x & LG_XFREE_FULL) << 1);
-    } while (!atomic_compare_exchange_weak_explicit(&page->xfree, &x, next,
-                                                    memory_order_acq_rel, memory_order_relaxed));
-    if (x & LG_XFREE_FULL)
-        page_notify_owner(seg, page);
-}
-
-/* Processes the full pages other threads freed into.  At thread exit the
- * list is closed, so late frees leave the page to the adopter instead. */
-static void heap_drain(lg_heap_t *heap, lg_page_t *list_end)
-{
-    lg_page_t *page = atomic_exchange_explicit(&heap->xpages, list_end, memory_order_acquire);
-    while (page && page != LG_XPAGES_CLOSED) {
-        lg_page_t *next = atomic_load_explicit(&page->xnext, memory_order_relaxed);
-        lg_segment_t *seg = lg__segment_of(page);
-        if (lg_unlikely(atomic_load_explicit(&seg->heap, memory_order_acquire) != heap)) {
-            page_notify_owner(seg, page); /* stale notice from before an adoption: pass it on */
-        } else {
-            atomic_fetch_and_explicit(&page->xfree, ~LG_XFREE_NOTIFYING, memory_order_acq_rel);
-            lg__page_collect(page);
-            lg__page_classify(heap, page);
-        }
-        page = next;
-    }
-}
-
-void lg__heap_drain_xpages(lg_heap_t *heap)
-{
-    lg_page_t *head = atomic_load_explicit(&heap->xpages, memory_order_relaxed);
-    if (head && head != LG_XPAGES_CLOSED) /* closed stays closed */
-        heap_drain(heap, NULL);
-}
-
-void lg__heap_close_xpages(lg_heap_t *heap)
-{
-    heap_drain(heap, LG_XPAGES_CLOSED);
-}
-
 /* ---- the slow path of free -------------------------------------------- */
 
 /* Called when a local free brought a page's trigger to zero. */
@@ -299,7 +213,7 @@ void lg__free_slow(lg_page_t *page)
     lg_heap_t *heap = lg__heap;
     if (page->state == LG_PAGE_CURRENT) {
         page->trigger = LG_HEARTBEAT;
-        lg__segment_tick(heap);
+        lg__purge_tick(heap);
     } else if (page->state == LG_PAGE_FULL) {
         /* first free into a full page: back into its queue */
         page->state = LG_PAGE_QUEUED;
@@ -308,6 +222,7 @@ void lg__free_slow(lg_page_t *page)
         if (page->trigger == 0)
             lg__page_retire(heap, page);
     } else {
+        lg_assert(page->state == LG_PAGE_QUEUED);
         lg__page_retire(heap, page); /* a queued page became empty */
     }
 }
@@ -329,12 +244,11 @@ static void page_switch(lg_heap_t *heap, lg_page_t *old, lg_page_t *page)
  * blocks are memory touched for the first time, an OS page at a time.
  * Extending the current page first, a program that frees and allocates at
  * the same pace kept its fresh blocks coming while as many freed ones
- * waited in the pages before it, and touched the whole of every page: the
- * request server's 2,000 sessions held 65, 11 and 5 pages of three classes
- * for 64.6, 10.3 and 4.4 pages of blocks.  A larger block costs only the
- * pages the program writes, and the first page with room serves it, fresh
- * or not: taking freed ones first made the stress workload, which writes
- * the ends of its blocks, hold 11% more with 2 threads. */
+ * waited in the pages before it, and touched the whole of every page.  A
+ * larger block costs only the pages the program writes, and the first
+ * page with room serves it, fresh or not: taking freed ones first made a
+ * program that writes the ends of its blocks hold more.  See
+ * docs/decisions.md#freed-blocks-first. */
 static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
 {
     lg__heap_drain_xpages(heap);
@@ -412,29 +326,9 @@ void *lg__malloc_generic(size_t size)
             return NULL;
         }
     }
+    lg_assert(page->free != NULL && lg__current[cls] == page);
     lg_block_t *block = lg__page_pop(page, page->free, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
     return block;
-}
-
-/* Returns the heap's empty pages to its segments (and empty segments to
- * the cache or the OS): `all` also retires current pages that are empty.
- * Free slices are left to the purge ticks, or to lg__segment_purge. */
-void lg__heap_collect(lg_heap_t *heap, bool all)
-{
-    lg__heap_drain_xpages(heap);
-    for (size_t cls = 0; cls < lg__class_count; cls++) {
-        lg_page_t *page = heap->queue[cls].first;
-        while (page) {
-            lg_page_t *next = page->next;
-            lg__page_collect(page);
-            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0) {
-                page->state = LG_PAGE_QUEUED;
-                page->trigger = 0;
-                lg__page_retire(heap, page);
-            }
-            page = next;
-        }
-    }
 }

@@ -26,7 +26,8 @@ void lg__count_add(_Atomic size_t *c, size_t n, _Atomic size_t *peak)
 
 void lg__count_sub(_Atomic size_t *c, size_t n)
 {
-    atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+    size_t old = atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+    lg_assert(old >= n);
 }
 
 void lg__count_commit(size_t bytes)
@@ -348,31 +349,16 @@ static void report_on_signal(int sig)
     errno = saved;
 }
 
-/* USR1, SIGUSR1, USR2, SIGUSR2 or a number; 0 for anything else. */
-static int signal_named(const char *name)
-{
-    if (strncmp(name, "SIG", 3) == 0)
-        name += 3;
-    if (strcmp(name, "USR1") == 0)
-        return SIGUSR1;
-    if (strcmp(name, "USR2") == 0)
-        return SIGUSR2;
-    char *end;
-    long n = strtol(name, &end, 10);
-    return *name && !*end && n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP ? (int)n : 0;
-}
-
 /* LGMALLOC_STATS=1 or a path: count per class, and report at exit.
  * LGMALLOC_STATS_SIGNAL=USR2 (say): report on that signal, the program
  * running on, to the same place. */
 void lg__stats_init(void)
 {
-    const char *env = getenv("LGMALLOC_STATS");
-    const char *sig_env = getenv("LGMALLOC_STATS_SIGNAL");
-    int sig = sig_env ? signal_named(sig_env) : 0;
-    lg__stats_on = env && *env && strcmp(env, "0") != 0;
-    if (lg__stats_on && strchr(env, '/') && strlen(env) < sizeof report_path)
-        strcpy(report_path, env);
+    const char *path = lg__options.stats_path;
+    int sig = lg__options.stats_signal;
+    lg__stats_on = lg__options.stats;
+    if (lg__stats_on && path && strlen(path) < sizeof report_path)
+        strcpy(report_path, path);
     if ((lg__stats_on || sig) && !report_path[0]) {
         int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, LG_STATS_FD_MIN);
         if (fd < 0)

@@ -118,10 +118,8 @@ typedef enum { LG_PAGE_FREE = 0, LG_PAGE_CURRENT, LG_PAGE_QUEUED, LG_PAGE_FULL }
  * what the owner's malloc and free write; the third what other threads
  * write, with the queue links and the bounds of fresh blocks (slow paths).
  * With the owner's writes on the line other threads read, every remote
- * free of a busy page missed its cache: a quarter of free()'s samples sat
- * on the load of div_mul (server workload, 2 threads), and the server on
- * 16 cores took 0.69 s with 4 threads and 0.78 s with 16, now 0.55 s and
- * 0.67 s.
+ * free of a busy page missed its cache; see
+ * docs/decisions.md#page-descriptor-lines.
  *
  * Block starts: p is the start of a block of the page exactly when
  * (p * div_mul - div_base) mod 2^64 < div_limit = div_mul, with div_mul = ceil(2^64 /
@@ -150,6 +148,22 @@ typedef struct lg_page_s {
     uint8_t    *end;             /* end of the last whole block */
 } lg_page_t;
 
+_Static_assert(offsetof(lg_page_t, list_key) + sizeof(uintptr_t) <= 64,
+               "what free() reads is in the page descriptor's first cache line");
+_Static_assert(offsetof(lg_page_t, free) == 64 && offsetof(lg_page_t, trigger) < 128,
+               "what the owner writes is in the second");
+_Static_assert(offsetof(lg_page_t, xfree) == 128 && sizeof(lg_page_t) == 192,
+               "what other threads write is in the third, and the last");
+_Static_assert(sizeof(lg_block_t) <= LG_ALIGN && LG_XFREE_FLAGS < LG_ALIGN,
+               "a free block holds its link and key; xfree's flags are bits no block address has");
+_Static_assert(LG_SLICES == 64, "a segment's slices are the bits of a uint64_t (free_mask, ...)");
+_Static_assert(LG_CLASSES <= 256 && LG_SLICES <= 255, "a page's cls and slices are bytes");
+_Static_assert(LG_SEGMENT_SIZE <= ((uint64_t)1 << 32), "the block-start test needs offsets below 2^32");
+
+/* heap->xpages of a heap whose thread exits: remote frees no longer go
+ * there. */
+#define LG_XPAGES_CLOSED ((lg_page_t *)1)
+
 struct lg_segment_s {
     /* Thread id of the owning thread, 0 when abandoned, and a copy in each
      * of its pages.  Written only by a thread taking or leaving the
@@ -170,6 +184,15 @@ struct lg_segment_s {
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
+
+_Static_assert(sizeof(lg_segment_t) <= LG_SLICE_SIZE, "the segment header fits in slice 0");
+
+/* An owner's low bits (thread ids are aligned): LG_OWNER_COUNTED on a
+ * heap's id while LGMALLOC_STATS counts (stats.c), so that its own frees
+ * take the counting path; LG_OWNER_NONE, no thread, for a segment left
+ * behind in a fork's child (abandon.c), with LG_OWNER_COUNTED or without. */
+#define LG_OWNER_COUNTED ((uintptr_t)1)
+#define LG_OWNER_NONE    ((uintptr_t)2)
 
 typedef struct lg_queue_s { lg_page_t *first, *last; } lg_queue_t;
 

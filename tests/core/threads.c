@@ -444,7 +444,7 @@ static long minor_faults(void)
 }
 
 /* The segment of a thread that exits keeps its resident pages for the next
- * one (lib/segment.c): one thread after another costs no page faults.
+ * one (lib/purge.c): one thread after another costs no page faults.
  * (Purging at every exit took 5 faults per thread.) */
 Test(threads, one_short_thread_after_another_reuses_resident_pages)
 {

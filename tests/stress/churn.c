@@ -130,6 +130,7 @@ static void fork_and_free(void)
                 free(old);
             }
         }
+        lg_heap_check();
         _exit(0);
     }
     int status;
@@ -168,7 +169,9 @@ int main(int argc, char **argv)
             free(old);
         }
     }
+    lg_heap_check();    /* aborts, naming the invariant, if one is broken */
     lg_collect();
+    lg_heap_check();
     printf("churn: %ld rounds, %ld operations, %ld threads, %ld forks, 0 damaged blocks\n",
            rounds, (long)operations, rounds * threads, forks);
     lg_stats_print(stdout);

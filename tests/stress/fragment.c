@@ -133,6 +133,7 @@ int main(int argc, char **argv)
             check_and_free(ring[i], &bad);
     free(ring);
     free(round);
+    lg_heap_check();    /* aborts, naming the invariant, if one is broken */
     lg_collect();
     double growth = (double)tail_rss / (double)ref_rss;
     printf("fragment: %d rounds of %d blocks: RSS %.1f MiB at rounds %d-%d, %.1f MiB at most in the "

@@ -251,7 +251,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < SLOTS; i++)
         check_and_free(swap_slot(i, (slot_t){ NULL, 0 }));
     size_t rss_freed = status_kib("VmRSS:");
+    lg_heap_check();    /* aborts, naming the invariant, if one is broken */
     lg_collect();
+    lg_heap_check();
     long bad = atomic_load(&corruptions);
     printf("stress: %.0f s, %d threads at a time: %ld operations, %ld threads created, "
            "%ld corrupted blocks\n",
