@@ -71,7 +71,7 @@ static void *fill(void *p, size_t size)
 }
 
 #ifndef SESSIONS
-#define SESSIONS 2000   /* -DSESSIONS=8000 for the larger server in docs/prediction.md */
+#define SESSIONS 2000   /* -DSESSIONS=8000 for the larger server in docs/decisions.md */
 #endif
 
 typedef struct session {

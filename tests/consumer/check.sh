@@ -6,7 +6,9 @@
 # which fails unless its allocations are lgmalloc's, linked with
 # dependency('lgmalloc') and, by name, 'lgmalloc-static' and 'lgmalloc-wrap'.
 # With the subproject's defaults none of its tests, examples, tools or
-# benchmarks is configured, built or registered; with
+# benchmarks is configured, built or registered (neither Meson's
+# introspection nor ninja's list of targets names one), and the secure
+# build stays off in the consumer's debug build; with
 # -Dlgmalloc:tests=enabled (and examples, tools, bench) they are.
 #
 #   check.sh [CC [CXX [MESON...]]]
@@ -74,6 +76,14 @@ for t in json.load(open(sys.argv[2])):
 PY
 }
 
+# ninja_extras DIR: the targets of the consumer's build in DIR (every one
+# ninja knows, outputs of the subproject's tests/, examples/, tools/ and
+# bench/ folders included) that lie in one of those folders.
+ninja_extras() {
+    ninja -C "$1" -t targets all |
+        grep -E '^subprojects/lgmalloc/(tests|examples|tools|bench)/' || true
+}
+
 setup "$tmp/build" "$tmp/setup.log"
 "${meson[@]}" compile -C "$tmp/build" >"$tmp/compile.log" 2>&1 ||
     { cat "$tmp/compile.log"; exit 1; }
@@ -91,6 +101,19 @@ for d in tests examples tools bench; do
         exit 1
     fi
 done
+ninja_extras "$tmp/build" >"$tmp/ninja-extras"
+if [[ -s $tmp/ninja-extras ]]; then
+    head -n 20 "$tmp/ninja-extras" >&2
+    echo "check.sh: ninja would build the subproject's tests, examples, tools or benchmarks" >&2
+    exit 1
+fi
+# The consumer's build type is Meson's default, debug: lgmalloc's secure
+# build must not follow it.
+if ! grep -Eq "^ *secure *: *(False|NO)" "$tmp/setup.log"; then
+    grep -E "^ *secure" "$tmp/setup.log" >&2 || true
+    echo "check.sh: the consumer's debug build switched on lgmalloc's secure build" >&2
+    exit 1
+fi
 
 predict=0
 if grep -Eq "instruction scan \(Zydis\) *: *(True|YES)" "$tmp/setup.log"; then
@@ -131,6 +154,11 @@ setup "$tmp/build-on" "$tmp/setup-on.log" "${on[@]}"
 extras "$tmp/build-on" >"$tmp/extras-on"
 wants=("tests target" "tests test" "examples target" "bench target")
 if ((predict)); then wants+=("tools target"); fi
+ninja_extras "$tmp/build-on" >"$tmp/ninja-extras-on"
+if [[ ! -s $tmp/ninja-extras-on ]]; then
+    echo "check.sh: with ${on[*]}, ninja lists none of the subproject's extras" >&2
+    exit 1
+fi
 for want in "${wants[@]}"; do
     if ! grep -q "^$want " "$tmp/extras-on"; then
         cat "$tmp/setup-on.log"

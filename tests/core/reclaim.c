@@ -31,7 +31,7 @@ TestSuite(reclaim, .timeout = 60);
  * slices before it purges them (docs/design.md, "Returning memory"), and
  * pages of classes it no longer allocates from, holding blocks other
  * threads freed, which it collects only when it uses the class again or
- * calls lg_collect (a known limit: README, "Reliability"). */
+ * calls lg_collect (a known limit: README, "Limits"). */
 #define HEAP_DIRTY  (4 * MiB)
 
 typedef struct {
