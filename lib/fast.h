@@ -125,7 +125,6 @@ lg_inline lg_block_t *lg__page_pop(lg_page_t *page, lg_block_t *block, size_t si
     lg_track_open(block, sizeof *block);
     lg_block_t *next = lg__link_get(page, block);
     page->free = next;
-    lg__pop_check(block, next);
     lg__block_out(page, block, size);
     return block;
 }
@@ -135,7 +134,7 @@ lg_inline void *lg__malloc_fast(size_t size)
     if (lg_likely(size <= LG_DIRECT_MAX - LG_CANARY)) {
         lg_page_t *page = lg__direct[(size + LG_CANARY + LG_GRANULE - 1) / LG_GRANULE];
         lg_block_t *block = page->free;
-        if (lg_likely(block != NULL))
+        if (lg_likely(lg__block_in_segment(page, block)))
             return lg__page_pop(page, block, size);
     }
     return LG_MALLOC_MISS(size);
@@ -160,7 +159,7 @@ lg_inline void *lg__malloc_class_fast(size_t cls, size_t size)
     /* (secure: an empty heap's page has no room for the canary either) */
     if (lg_likely(size <= page->block_size - LG_CANARY && (!LG_SECURE || page->block_size))) {
         lg_block_t *block = page->free;
-        if (lg_likely(block != NULL))
+        if (lg_likely(lg__block_in_segment(page, block)))
             return lg__page_pop(page, block, size);
     }
     return LG_MALLOC_MISS(size);

@@ -7,7 +7,7 @@
  *       block's address, and checked to point into their page when decoded:
  *       a use-after-free write cannot steer malloc to an address of its
  *       choosing (the release build checks only that a link malloc
- *       takes stays in its segment: one compare, lg__pop_check);
+ *       takes stays in its segment, lg__block_in_segment);
  *     - a canary in the last 8 bytes of every block, written by malloc and
  *       checked by free: an overflow past the usable size is reported;
  *     - fresh blocks handed out in random order, guard pages around each
@@ -55,6 +55,8 @@
 #define LG_CANARY (LG_SECURE ? sizeof(uintptr_t) : 0) /* bytes of a block kept for it */
 
 _Noreturn void lg__corrupt_link(const void *block, const void *next);
+/* The same, found at the head of a page's list (lg__block_in_segment). */
+_Noreturn void lg__corrupt_head(const lg_page_t *page, const void *head);
 void lg__corrupt_canary(const void *block, size_t block_size);
 
 /* Low bits a block address never has (blocks are 16-aligned). */
@@ -91,26 +93,17 @@ lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *bloc
     return next;
 }
 
-/* Release builds: the link malloc takes from a block it pops must stay in
- * the block's segment (or end the list), so a write after free that puts
- * another address there is caught before malloc hands that address out.
- * One compare, made on the link once it is stored to the page's list, so
- * that its register is free.  The secure build checks each link as it is
- * decoded, more closely (lg__link_get). */
-lg_inline void lg__pop_check(const lg_block_t *block, const lg_block_t *next)
+/* Whether a block malloc is about to pop lies in its page's segment (the
+ * page's descriptor is in the segment's header).  One test answers two
+ * questions on the fast path: NULL, the end of the list, fails it, and so
+ * does a link a write after free pointed elsewhere, so the release build
+ * refuses such a link before malloc hands its address out.  The slow path
+ * that a failed test leads to reports a non-NULL block (lg__corrupt_head,
+ * page.c).  The secure build checks each link as it is decoded, more
+ * closely (lg__link_get).  See docs/decisions.md#malloc-link-check. */
+lg_inline bool lg__block_in_segment(const lg_page_t *page, const lg_block_t *block)
 {
-#if LG_SECURE
-    (void)block, (void)next;
-#else
-    uintptr_t apart = (uintptr_t)next ^ (uintptr_t)block;
-    if (lg_unlikely(apart >= LG_SEGMENT_SIZE)) {
-        /* NULL ends the list; tested only here (the empty asm keeps the
-         * compiler from testing it first, on the hot path) */
-        __asm__ volatile("" : "+r"(apart));
-        if (apart != (uintptr_t)block)
-            lg__corrupt_link(block, (const void *)(apart ^ (uintptr_t)block));
-    }
-#endif
+    return ((uintptr_t)block ^ (uintptr_t)page) < LG_SEGMENT_SIZE;
 }
 
 /* Where a secure build keeps a block's canary: its last word. */

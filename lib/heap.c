@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <string.h>
 
-/* Every class's current page in a heap that has no page yet: its free list
- * is empty, so the first malloc of each class takes the slow path. */
-lg_page_t lg__page_empty;
+/* Every class's current page in a heap that has no page yet: the head of
+ * its list fails malloc's test (lg__block_in_segment) wherever the linker
+ * put this page, even below the segment size, where NULL would pass, so
+ * the first malloc of each class takes the slow path. */
+lg_page_t lg__page_empty = { .free = (lg_block_t *)UINTPTR_MAX };
 
 lg_heap_t lg__heap_empty;
 

@@ -319,7 +319,7 @@ void *lg__malloc_generic(size_t size)
         return lg__huge_alloc(size, LG_ALIGN, false);
     size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
     lg_page_t *page = lg__current[cls];
-    if (lg_unlikely(!page->free)) {
+    if (lg_unlikely(page == &lg__page_empty || !page->free)) {
         page = page_find(heap, cls);
         if (!page) {
             errno = ENOMEM;
@@ -327,7 +327,10 @@ void *lg__malloc_generic(size_t size)
         }
     }
     lg_assert(page->free != NULL && lg__current[cls] == page);
-    lg_block_t *block = lg__page_pop(page, page->free, size);
+    lg_block_t *block = page->free;
+    if (lg_unlikely(!lg__block_in_segment(page, block)))
+        lg__corrupt_head(page, block);
+    block = lg__page_pop(page, block, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
     return block;

@@ -45,6 +45,12 @@ _Noreturn void lg__corrupt_link(const void *block, const void *next)
               "(a write after free?)", block, next);
 }
 
+_Noreturn void lg__corrupt_head(const lg_page_t *page, const void *head)
+{
+    lg__fatal("heap corruption: a free block of the %zu-byte page at %p links to %p, outside "
+              "its segment (a write after free?)", page->block_size, (const void *)page, head);
+}
+
 void lg__corrupt_canary(const void *block, size_t block_size)
 {
     lg__fatal("heap overflow: the block at %p (%zu usable bytes) was written past its end",
