@@ -120,9 +120,14 @@ static void check_page(const lg_segment_t *seg, const lg_page_t *page, const lg_
                  pg, trigger, page->capacity - fresh - local);
         break;
     case LG_PAGE_FULL:
-        lg_check(fresh == 0 && (size_t)(1 - trigger) == local, "a full page has no fresh "
-                 "blocks, and its trigger is 1 less the blocks on its local list (zero at the "
-                 "first free): page %p, %zu fresh, %zu local, trigger %d", pg, fresh, local, trigger);
+        /* (an adopted page with no block in use waits as full, fresh
+         * blocks and all, for the drain to retire it when a remote free's
+         * notice of it is on its way: lg__page_adopt) */
+        lg_check((size_t)(1 - trigger) == local + fresh
+                 && (fresh == 0 || (flags & LG_XFREE_NOTIFYING)), "a full page's trigger is 1 "
+                 "less its free blocks (zero at the first free), and it has fresh blocks only "
+                 "while a notice of it is on its way to its owner: page %p, %zu fresh, %zu "
+                 "local, trigger %d, flags %#lx", pg, fresh, local, trigger, (unsigned long)flags);
         break;
     }
     if (heap) {
