@@ -37,8 +37,9 @@ static void abandoned_push(lg_segment_t *seg, bool freed_into)
     seg->abandoned = true;
     if (freed_into || seg->freed_into) /* (set by a free while it was serviced) */
         mark_freed_into(seg);
-    lg__unlock();
+    /* counted before another thread can take it off the list and count that */
     lg__count_add(&lg__counters.abandoned, 1, NULL);
+    lg__unlock();
 }
 
 /* Takes seg off the abandoned list, under lg__lock. */

@@ -239,12 +239,13 @@ lg_heap_t *lg__heap_init_thread(void)
     heap->purge_delay_ms = lg__options.purge_delay_ms;
     lg__lock();
     in_use_link(heap);
+    /* counted with the link: a fork's child releases the heaps it finds */
+    lg__count_add(&lg__counters.threads_live, 1, NULL);
+    lg__count_add(&lg__counters.threads_seen, 1, NULL);
     lg__unlock();
     /* set before pthread_setspecific, which may itself allocate */
     lg__heap = heap;
     pthread_setspecific(heap_key, heap);
-    lg__count_add(&lg__counters.threads_live, 1, NULL);
-    lg__count_add(&lg__counters.threads_seen, 1, NULL);
     return heap;
 }
 
