@@ -216,7 +216,8 @@ DEFINE struct mallinfo2 mallinfo2(void)
 }
 
 #ifdef LG_HAVE_MALLINFO
-/* The old form, in ints: sizes past 2 GiB are cut to INT_MAX. */
+/* The old form, in ints: sizes past 2 GiB are cut to INT_MAX.  (Made from
+ * mallinfo2, so only beside it: glibc 2.33 and later.) */
 DEFINE struct mallinfo mallinfo(void)
 {
     struct mallinfo2 w = mallinfo2();
