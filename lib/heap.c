@@ -228,9 +228,17 @@ void lg__heap_process_init(void)
     pthread_key_create(&heap_key, heap_thread_exit);
 }
 
+/* A thread's one heap.  Starting the process may allocate (musl's
+ * pthread_atfork does): that nested malloc already made this thread its
+ * heap, which stays the only one.  A second heap of the same thread would
+ * look like another thread's to a forked child, which orphans it with the
+ * pages the program holds.  Nothing after the check allocates before
+ * lg__heap is set. */
 lg_heap_t *lg__heap_init_thread(void)
 {
     lg__process_init();
+    if (lg__heap != &lg__heap_empty)
+        return lg__heap;
     lg_heap_t *heap = heap_struct_new();
     if (!heap)
         return NULL;
@@ -244,6 +252,7 @@ lg_heap_t *lg__heap_init_thread(void)
     lg__count_add(&lg__counters.threads_seen, 1, NULL);
     lg__unlock();
     /* set before pthread_setspecific, which may itself allocate */
+    lg_assert(lg__heap == &lg__heap_empty);
     lg__heap = heap;
     pthread_setspecific(heap_key, heap);
     return heap;

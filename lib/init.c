@@ -88,8 +88,10 @@ static uintptr_t seed_new(void)
 }
 
 /* Process start-up, on the first allocation of any thread.  Registering
- * the fork handlers may allocate: that recursive call finds the classes
- * and the thread key ready, and goes on while `initializing` is its own. */
+ * the fork handlers may allocate (musl's pthread_atfork does): that
+ * recursive call finds the classes and the thread key ready, and goes on
+ * while `initializing` is its own; the heap it makes is the thread's one
+ * (lg__heap_init_thread). */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool initialized;
 static _Atomic(uintptr_t) initializing;

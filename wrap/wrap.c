@@ -11,7 +11,9 @@
  * default mode the program defines malloc itself (below), so
  * __real_free would be lgmalloc again: there, glibc's exported __libc_*
  * functions take them, referenced weakly so that a fully static link,
- * where libc has no other allocator, does not pull glibc's malloc in.
+ * where libc has no other allocator, does not pull glibc's malloc in.  A
+ * C library without them (musl) has no allocator besides the malloc
+ * defined here: such a pointer is invalid (docs/linking.md).
  *
  * Under valgrind every call goes to the C library's allocator instead
  * (handover.h), so that valgrind sees one allocator. */
@@ -150,7 +152,9 @@ LG_WRAPPED_FUNCTIONS(DEFINE_FUNCTION, DEFINE_FREE)
 /* glibc's malloc extensions that a program may call: kept consistent with
  * lgmalloc, and defined so a static link never pulls glibc's malloc in
  * (a -static C++ program that called mallinfo2 failed to link: two
- * definitions of malloc). */
+ * definitions of malloc).  Each only where the C library declares it
+ * (LG_HAVE_*, from meson.build): musl has none of them. */
+#ifdef LG_HAVE_MALLOC_TRIM
 /* glibc returns 1 when memory was given back to the system, 0 when none
  * could be. */
 DEFINE int malloc_trim(size_t pad)
@@ -162,24 +166,33 @@ DEFINE int malloc_trim(size_t pad)
     lg_stats_get(&after);
     return after.committed_bytes < before.committed_bytes;
 }
+#endif
 
 /* glibc's tunables shape glibc's arenas, none of which lgmalloc has: each
  * is accepted and has no effect.  The return value follows glibc (1 for a
  * value glibc takes, 0 for one it refuses), since programs and test suites
  * treat 0 as an error; a parameter glibc does not know it accepts too. */
+#ifdef LG_HAVE_MALLOPT
 DEFINE int mallopt(int param, int value)
 {
     switch (param) {
+#ifdef M_MXFAST
     case M_MXFAST:
         return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
+#endif
+#ifdef M_MMAP_THRESHOLD
     case M_MMAP_THRESHOLD:
         return value >= 0 && (size_t)value <= (sizeof(long) == 8 ? (size_t)32 << 20 : (size_t)512 << 10);
+#endif
     default:
         return 1;
     }
 }
+#endif
 
+#ifdef LG_HAVE_MALLOC_STATS
 DEFINE void malloc_stats(void) { lg_stats_print(stderr); }
+#endif
 
 /* What lgmalloc holds from the OS, in glibc's fields: live blocks mapped on
  * their own (hblks, hblkhd), and the rest (arena: segments, and freed
@@ -187,6 +200,7 @@ DEFINE void malloc_stats(void) { lg_stats_print(stderr); }
  * "allocated" (uordblks) is the pages that hold blocks, and "free"
  * (fordblks) the rest of the arena: memory freed and not yet given back,
  * which falls as pages empty, as glibc's does. */
+#ifdef LG_HAVE_MALLINFO2
 DEFINE struct mallinfo2 mallinfo2(void)
 {
     lg_stats_t s;
@@ -201,7 +215,9 @@ DEFINE struct mallinfo2 mallinfo2(void)
     return mi;
 }
 
-/* The old form, in ints: sizes past 2 GiB are cut to INT_MAX. */
+#ifdef LG_HAVE_MALLINFO
+/* The old form, in ints: sizes past 2 GiB are cut to INT_MAX.  (Made from
+ * mallinfo2, so only beside it: glibc 2.33 and later.) */
 DEFINE struct mallinfo mallinfo(void)
 {
     struct mallinfo2 w = mallinfo2();
@@ -212,7 +228,10 @@ DEFINE struct mallinfo mallinfo(void)
 #undef CUT
     return mi;
 }
+#endif
+#endif
 
+#ifdef LG_HAVE_MALLOC_INFO
 DEFINE int malloc_info(int options, FILE *out)
 {
     if (options != 0 || out == NULL) {
@@ -231,11 +250,23 @@ DEFINE int malloc_info(int options, FILE *out)
             s.huge_bytes);
     return 0;
 }
+#endif
 
 /* ---- pointers lgmalloc does not own --------------------------------------- */
 
+/* glibc's allocator, where the C library has one beside lgmalloc
+ * (LG_HAVE_LIBC_ALLOCATOR, from meson.build).  Without it (musl) every
+ * allocation libc makes for the program reaches the malloc defined here,
+ * so a pointer lgmalloc does not own came from no allocator. */
+#ifdef LG_HAVE_LIBC_ALLOCATOR
 extern void __libc_free(void *p) __attribute__((weak));
 extern void *__libc_realloc(void *p, size_t size) __attribute__((weak));
+static void (*const libc_free)(void *) = __libc_free;
+static void *(*const libc_realloc)(void *, size_t) = __libc_realloc;
+#else
+static void (*const libc_free)(void *) = NULL;
+static void *(*const libc_realloc)(void *, size_t) = NULL;
+#endif
 
 /* Handing over (handover.h), the C library's blocks are valgrind's: its
  * free, not glibc's __libc_free, which valgrind does not replace. */
@@ -245,18 +276,18 @@ static void foreign_free(void *p)
         lg__real.free(p);
         return;
     }
-    if (!__libc_free)
+    if (!libc_free)
         lg__fatal("free(): invalid pointer %p (not from lgmalloc, and this program has no other allocator)", p);
-    __libc_free(p);
+    libc_free(p);
 }
 
 static void *foreign_realloc(void *p, size_t size)
 {
     if (lg__handover())
         return lg__real.realloc(p, size);
-    if (!__libc_realloc)
+    if (!libc_realloc)
         lg__fatal("realloc(): invalid pointer %p (not from lgmalloc, and this program has no other allocator)", p);
-    return __libc_realloc(p, size);
+    return libc_realloc(p, size);
 }
 
 /* glibc exports no usable-size function but malloc_usable_size, which this
@@ -267,8 +298,8 @@ static size_t foreign_usable_size(void *p)
 {
     if (lg__handover())
         return lg__real.malloc_usable_size(p);
-    if (!__libc_free)
-        return 0;
+    if (!libc_free)
+        lg__fatal("malloc_usable_size(): invalid pointer %p (not from lgmalloc, and this program has no other allocator)", p);
     size_t head = ((const size_t *)p)[-1];
     size_t overhead = (head & 2) ? 2 * sizeof(size_t) : sizeof(size_t);
     return (head & ~(size_t)7) - overhead;

@@ -1,4 +1,5 @@
-/* The malloc family's semantics and errno, as glibc defines them. */
+/* The malloc family's semantics and errno, as glibc defines them.  glibc's
+ * extensions are tested where the C library has them (LG_HAVE_*). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
@@ -214,9 +215,11 @@ Test(api, aligned_allocation_above_ptrdiff_max_gives_enomem)
     errno = 0;
     cr_assert_null(valloc(opaque(TOO_BIG)));
     cr_assert_eq(errno, ENOMEM);
+#ifdef LG_HAVE_PVALLOC
     errno = 0;
     cr_assert_null(pvalloc(opaque(SIZE_MAX - 10)));
     cr_assert_eq(errno, ENOMEM);
+#endif
 }
 
 Test(api, posix_memalign_too_big_gives_enomem_and_leaves_memptr)
@@ -228,6 +231,7 @@ Test(api, posix_memalign_too_big_gives_enomem_and_leaves_memptr)
     cr_assert_eq(p, sentinel, "posix_memalign changed *memptr on failure");
 }
 
+#ifdef LG_HAVE_MALLOPT
 Test(api, mallopt_accepts_glibc_parameters_and_refuses_what_glibc_refuses)
 {
     static const int taken[][2] = {
@@ -244,7 +248,9 @@ Test(api, mallopt_accepts_glibc_parameters_and_refuses_what_glibc_refuses)
     cr_assert_not_null(p, "the heap works after mallopt");
     free(p);
 }
+#endif
 
+#ifdef LG_HAVE_MALLOC_TRIM
 Test(api, malloc_trim_says_whether_memory_went_back)
 {
     enum { N = 2000 };
@@ -256,6 +262,7 @@ Test(api, malloc_trim_says_whether_memory_went_back)
     cr_assert_eq(malloc_trim(0), 1, "6 MiB freed and nothing given back");
     cr_assert_eq(malloc_trim(0), 0, "a second trim found more to give back");
 }
+#endif
 
 Test(api, failed_realloc_gives_enomem_and_keeps_small_block)
 {
@@ -383,6 +390,7 @@ Test(api, valloc_gives_page_aligned_block)
     free(p);
 }
 
+#ifdef LG_HAVE_PVALLOC
 Test(api, pvalloc_rounds_size_up_to_whole_pages)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -400,6 +408,7 @@ Test(api, pvalloc_rounds_size_up_to_whole_pages)
         free(p);
     }
 }
+#endif
 
 Test(api, usable_size_is_at_least_the_request)
 {
@@ -444,6 +453,7 @@ Test(api, whole_usable_size_can_be_written_without_touching_neighbours)
     }
 }
 
+#ifdef LG_HAVE_MALLINFO2
 /* glibc's reporting functions describe lgmalloc's memory, not glibc's
  * (whose mallinfo2 would not see lgmalloc's blocks at all). */
 Test(api, mallinfo2_counts_a_huge_block_while_it_lives)
@@ -460,7 +470,9 @@ Test(api, mallinfo2_counts_a_huge_block_while_it_lives)
     free(p);
     cr_assert_eq(mallinfo2().hblks, before.hblks);
 }
+#endif
 
+#ifdef LG_HAVE_MALLOC_INFO
 Test(api, malloc_info_writes_lgmalloc_figures_and_rejects_options)
 {
     char *text = NULL;
@@ -476,3 +488,4 @@ Test(api, malloc_info_writes_lgmalloc_figures_and_rejects_options)
     cr_assert_eq(malloc_info(1, stderr), -1);
     cr_assert_eq(errno, EINVAL);
 }
+#endif

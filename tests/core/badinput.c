@@ -22,7 +22,9 @@
 #define TOO_BIG ((size_t)PTRDIFF_MAX + 1)
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
+#ifdef LG_HAVE_LIBC_ALLOCATOR
 extern void *__libc_malloc(size_t size);
+#endif
 
 TestSuite(badinput, .timeout = 30);
 
@@ -413,6 +415,7 @@ Test(badinput, memalign_of_huge_alignments_is_aligned_or_enomem)
 
 /* ---- pointers that are not lgmalloc's ----------------------------------- */
 
+#ifdef LG_HAVE_LIBC_ALLOCATOR
 Test(badinput, realloc_of_a_glibc_block_to_an_impossible_size_keeps_it)
 {
     char *p = __libc_malloc(300);
@@ -435,6 +438,7 @@ Test(badinput, realloc_of_a_glibc_block_to_an_impossible_size_keeps_it)
     free(p);
     assert_heap_works();
 }
+#endif
 
 static int in_data = 42;
 static char in_bss[4096];

@@ -57,7 +57,11 @@ Test(glibc, free_leaves_errno_alone_while_memory_goes_back_to_the_os)
             cr_assert_eq(errno, 12345, "round %d: free of block %d set errno to %d", round, i, errno);
         }
         errno = 12345;
+#ifdef LG_HAVE_MALLOC_TRIM
         malloc_trim(0);
+#else
+        lg_collect();
+#endif
         void *p = malloc(opaque(64));
         free(p);
         cr_assert_eq(errno, 12345, "round %d: malloc_trim and a malloc/free set errno to %d", round,
@@ -328,6 +332,7 @@ Test(glibc, a_child_of_fork_frees_blocks_of_parent_threads_it_does_not_have)
 
 /* ---- the reporting and trimming functions ------------------------------- */
 
+#ifdef LG_HAVE_MALLOC_TRIM
 Test(glibc, malloc_trim_returns_zero_or_one_and_the_heap_works_after)
 {
     void *p = malloc(opaque(5000));
@@ -340,7 +345,9 @@ Test(glibc, malloc_trim_returns_zero_or_one_and_the_heap_works_after)
     cr_assert_not_null(p);
     free(p);
 }
+#endif
 
+#ifdef LG_HAVE_MALLOC_TRIM
 Test(glibc, malloc_trim_gives_freed_memory_back_to_the_os)
 {
     enum { N = 4096 };
@@ -359,9 +366,11 @@ Test(glibc, malloc_trim_gives_freed_memory_back_to_the_os)
     cr_assert_leq(after, before + 8 * MiB, "RSS %zu KiB after malloc_trim, %zu KiB before the "
                   "64 MiB were allocated", after >> 10, before >> 10);
 }
+#endif
 
 /* glibc's uordblks counts the bytes in use: up with live blocks, down once
  * they are freed. */
+#ifdef LG_HAVE_MALLINFO2
 Test(glibc, mallinfo2_allocated_bytes_follow_the_live_blocks)
 {
     enum { N = 2000, SIZE = 16000 };
@@ -382,7 +391,9 @@ Test(glibc, mallinfo2_allocated_bytes_follow_the_live_blocks)
                   "uordblks %zu before, %zu after %d blocks of %d bytes were allocated and freed",
                   before.uordblks, after.uordblks, N, SIZE);
 }
+#endif
 
+#if defined LG_HAVE_MALLINFO && defined LG_HAVE_MALLINFO2
 Test(glibc, mallinfo_agrees_with_mallinfo2)
 {
     void *p = malloc(opaque(300000));
@@ -399,7 +410,9 @@ Test(glibc, mallinfo_agrees_with_mallinfo2)
     cr_assert_eq((size_t)n.hblks, w.hblks);
     free(p);
 }
+#endif
 
+#ifdef LG_HAVE_MALLOC_STATS
 Test(glibc, malloc_stats_writes_a_report_on_stderr)
 {
     char path[] = "/tmp/lgmalloc-stats-XXXXXX";
@@ -420,6 +433,7 @@ Test(glibc, malloc_stats_writes_a_report_on_stderr)
     close(fd);
     free(p);
 }
+#endif
 
 Test(glibc, posix_memalign_with_a_bad_alignment_still_leaves_errno_alone)
 {

@@ -7,8 +7,10 @@
 
 #include "helpers.h"
 
+#ifdef LG_HAVE_LIBC_ALLOCATOR
 extern void *__libc_malloc(size_t size);
 extern void __libc_free(void *p);
+#endif
 
 TestSuite(owns, .timeout = 30);
 
@@ -44,10 +46,12 @@ Test(owns, stack_and_static_addresses_are_not_owned)
 
 Test(owns, glibc_and_mmap_memory_is_not_owned)
 {
+#ifdef LG_HAVE_LIBC_ALLOCATOR
     void *g = __libc_malloc(64);
     cr_assert_not_null(g);
     cr_assert_not(lg_owns(g));
     __libc_free(g);
+#endif
     void *m = mmap(NULL, 8 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(m, MAP_FAILED);
     cr_assert_not(lg_owns(m));

@@ -87,9 +87,21 @@ static void free_foreign_chunk_in_window(void)
     _exit(mincore(other, 4096, &resident) == 0 ? 5 : 0); /* glibc unmapped it */
 }
 
+#ifdef LG_HAVE_LIBC_ALLOCATOR
 Test(window, memory_of_others_in_the_window_goes_to_the_c_library)
 {
     fatal_t f = run_fatal(free_foreign_chunk_in_window);
     cr_assert_eq(f.signal, 0, "the child died of signal %d: %s", f.signal, f.message);
     cr_assert_eq(f.exit_code, 0, "exit %d: 3 the place was taken, 4 owned, 5 not unmapped", f.exit_code);
 }
+#else
+/* A C library with no allocator besides lgmalloc (musl): nobody allocated
+ * it, so freeing it is misuse, stopped (docs/linking.md). */
+Test(window, memory_of_others_in_the_window_is_an_invalid_pointer)
+{
+    fatal_t f = run_fatal(free_foreign_chunk_in_window);
+    cr_assert_eq(f.signal, SIGABRT, "the child ended with signal %d, exit %d (3 the place was "
+                 "taken, 4 owned): %s", f.signal, f.exit_code, f.message);
+    cr_assert_not_null(strstr(f.message, "free(): invalid pointer"), "%s", f.message);
+}
+#endif
