@@ -76,9 +76,10 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
 #define LG_WINDOW_UNPLACED ((uintptr_t)1 << 63)
 #else
 /* 32 bits: between 1 and 3 GiB, below a 32-bit kernel's 3 GiB limit and
- * above the executables at 128 MiB.  Every address may be mapped, so the
- * base until placed is 0, below where the kernel maps; in_window() tells
- * from window_mapped that no segment is in the window then. */
+ * above non-PIE executables and their brk heap (a PIE one there is skipped
+ * like any taken place).  Every address may be mapped, so the base until
+ * placed is 0, the low end the kernel reaches last; in_window() knows from
+ * window_mapped that no segment is in the window then. */
 #define LG_WINDOW_LOW   ((uintptr_t)1 << 30)
 #define LG_WINDOW_HIGH  ((uintptr_t)3 << 30)
 #define LG_WINDOW_UNPLACED ((uintptr_t)0)
