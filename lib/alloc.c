@@ -111,12 +111,12 @@ static void *alloc_aligned(size_t align, size_t size)
 void *lg_memalign(size_t align, size_t size)
 {
     /* glibc: alignments that are not powers of two are rounded up */
-    if (align > ((size_t)1 << 63)) {
+    if (align > (SIZE_MAX >> 1) + 1) {   /* above the highest power of two */
         errno = EINVAL;
         return NULL;
     }
     if (!is_power_of_two(align))
-        align = align <= 1 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
+        align = align <= 1 ? 1 : (size_t)1 << (lg__log2(align - 1) + 1);
     return alloc_aligned(align, size);
 }
 

@@ -33,7 +33,7 @@ static uint8_t page_slices_for(size_t block)
 size_t lg__class_of_large(size_t size)
 {
     size_t s = size - 1;
-    unsigned b = 63 - (unsigned)__builtin_clzl(s);   /* 2^b <= s < 2^(b+1) */
+    unsigned b = lg__log2(s);   /* 2^b <= s < 2^(b+1) */
     return 8 + 4 * (b - 7) + ((s >> (b - 2)) & 3);
 }
 

@@ -68,14 +68,27 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
  * segments fit in it.  When it cannot be placed or is full, segments go
  * wherever the kernel puts them. */
 #define LG_WINDOW_UNITS (LG_WINDOW_SIZE >> LG_SEGMENT_SHIFT)
+#if UINTPTR_MAX > 0xffffffffu
 #define LG_WINDOW_LOW   ((uintptr_t)1 << 40)
 #define LG_WINDOW_HIGH  ((uintptr_t)1 << 46)
+/* Until placed, a base that puts no pointer of the program in the window:
+ * a non-canonical address. */
+#define LG_WINDOW_UNPLACED ((uintptr_t)1 << 63)
+#else
+/* 32 bits: between 1 and 3 GiB, below a 32-bit kernel's 3 GiB limit and
+ * above non-PIE executables and their brk heap (a PIE one there is skipped
+ * like any taken place).  Every address may be mapped, so the base until
+ * placed is 0, the low end the kernel reaches last; in_window() knows from
+ * window_mapped that no segment is in the window then. */
+#define LG_WINDOW_LOW   ((uintptr_t)1 << 30)
+#define LG_WINDOW_HIGH  ((uintptr_t)3 << 30)
+#define LG_WINDOW_UNPLACED ((uintptr_t)0)
+#endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000   /* Linux 4.17; older kernels take it as a hint */
 #endif
 
-/* Until placed, a base that puts no pointer of the program in the window. */
-uintptr_t lg__window_base = (uintptr_t)1 << 63;
+uintptr_t lg__window_base = LG_WINDOW_UNPLACED;
 /* All under lg__lock: units holding a segment (or taken by someone else),
  * and how many units from the base are mapped. */
 static uint64_t window_used[(LG_WINDOW_UNITS + 63) / 64];
@@ -176,9 +189,11 @@ static void *window_take(bool *short_of_space)
     return seg;
 }
 
+/* Its mapped part only: so, before it is placed, nothing. */
 static bool in_window(const void *p)
 {
-    return (uintptr_t)p - lg__window_base < LG_WINDOW_SIZE;
+    size_t mapped = __atomic_load_n(&window_mapped, __ATOMIC_RELAXED);
+    return (uintptr_t)p - lg__window_base < (mapped << LG_SEGMENT_SHIFT);
 }
 
 /* ---- segments outside the window ------------------------------------------- */

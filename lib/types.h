@@ -44,19 +44,36 @@
 #define lg_noinline    __attribute__((noinline))
 #define lg_inline      static inline __attribute__((always_inline))
 
+/* floor(log2(x)) for x > 0, of a size_t or uintptr_t of either width
+ * (`long` is 32 bits on 32-bit targets: no __builtin_clzl). */
+lg_inline unsigned lg__log2(uint64_t x)
+{
+    return 63 - (unsigned)__builtin_clzll(x);
+}
+
 #define LG_SEGMENT_SHIFT 22
 #define LG_SEGMENT_SIZE  ((size_t)1 << LG_SEGMENT_SHIFT)
 #define LG_SEGMENT_MASK  (LG_SEGMENT_SIZE - 1)
 #define LG_SLICE_SHIFT   16
 #define LG_SLICE_SIZE    ((size_t)1 << LG_SLICE_SHIFT)
 #define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
+#if UINTPTR_MAX > 0xffffffffu
 #define LG_ADDRESS_BITS  47
+#else
+#define LG_ADDRESS_BITS  32   /* the maps cover all of it: 1 KiB and 128 bytes */
+#endif
 /* The window of segments: 128 GiB, so its slice table is 16 MiB of .bss,
  * touched only where segments are.  A program that needs more has its
  * further segments placed anywhere (found through the maps, a little
- * slower; the tests build a variant with a 16 MiB window to run both). */
+ * slower; the tests build a variant with a 16 MiB window to run both).
+ * On 32 bits, where the whole address space is 4 GiB (3 under a 32-bit
+ * kernel), 256 MiB: a 16 KiB table, and room left for everything else. */
 #ifndef LG_WINDOW_SHIFT
+#if UINTPTR_MAX > 0xffffffffu
 #define LG_WINDOW_SHIFT  37
+#else
+#define LG_WINDOW_SHIFT  28
+#endif
 #endif
 #define LG_WINDOW_SIZE   ((size_t)1 << LG_WINDOW_SHIFT)
 #define LG_WINDOW_SLICES (LG_WINDOW_SIZE >> LG_SLICE_SHIFT)

@@ -21,6 +21,13 @@
 
 #define TOO_BIG ((size_t)PTRDIFF_MAX + 1)
 #define COUNT(a) (sizeof(a) / sizeof *(a))
+#if SIZE_MAX > 0xffffffffu
+/* Below PTRDIFF_MAX but more than any address space holds. */
+#define UNMAPPABLE POW2(62)
+#else
+/* On 32 bits a size the address space cannot hold is above PTRDIFF_MAX. */
+#define UNMAPPABLE TOO_BIG
+#endif
 
 #ifdef LG_HAVE_LIBC_ALLOCATOR
 extern void *__libc_malloc(size_t size);
@@ -96,12 +103,29 @@ Test(badinput, malloc_just_above_ptrdiff_max_gives_enomem)
 }
 
 /* Below PTRDIFF_MAX but far more than a 47-bit address space holds: the
- * mapping fails, and that failure too is ENOMEM. */
+ * mapping fails, and that failure too is ENOMEM.  On 32 bits PTRDIFF_MAX
+ * (2 GiB) may fit in a 4 GiB address space: the block is given, usable at
+ * both ends, or the answer is ENOMEM. */
 Test(badinput, malloc_larger_than_the_address_space_gives_enomem)
 {
-    static const size_t sizes[] = { PTRDIFF_MAX, PTRDIFF_MAX - 4 * MiB, (size_t)1 << 62,
-                                    (size_t)1 << 48 };
+#if SIZE_MAX > 0xffffffffu
+    static const size_t sizes[] = { PTRDIFF_MAX, PTRDIFF_MAX - 4 * MiB, POW2(62), POW2(48) };
     assert_malloc_fails(sizes, COUNT(sizes));
+#else
+    static const size_t sizes[] = { PTRDIFF_MAX, PTRDIFF_MAX - 4 * MiB, POW2(30) + 1 };
+    for (size_t i = 0; i < COUNT(sizes); i++) {
+        errno = 0;
+        char *p = malloc(opaque(sizes[i]));
+        if (!p) {
+            cr_assert_eq(errno, ENOMEM, "malloc(%zu): errno %d", sizes[i], errno);
+            continue;
+        }
+        assert_ours(p);
+        p[0] = p[sizes[i] - 1] = 1;
+        free(p);
+    }
+    assert_heap_works();
+#endif
 }
 
 Test(badinput, calloc_whose_product_overflows_gives_enomem)
@@ -111,7 +135,7 @@ Test(badinput, calloc_whose_product_overflows_gives_enomem)
         { 2, SIZE_MAX / 2 + 1 },
         { SIZE_MAX, SIZE_MAX },
         { SIZE_MAX, 2 },
-        { (size_t)1 << 32, (size_t)1 << 32 },
+        { POW2(HALF_BITS), POW2(HALF_BITS) },
         { SIZE_MAX / 3 + 1, 3 },
         { 65537, SIZE_MAX / 65536 },
         { SIZE_MAX / 16 + 1, 16 },
@@ -124,7 +148,7 @@ Test(badinput, calloc_whose_product_exceeds_ptrdiff_max_gives_enomem)
 {
     static const size_t pairs[][2] = {
         { PTRDIFF_MAX / 2 + 1, 2 },
-        { (size_t)1 << 31, (size_t)1 << 32 },
+        { POW2(HALF_BITS - 1), POW2(HALF_BITS) },
         { TOO_BIG / 16, 16 },
     };
     assert_calloc_fails(pairs, COUNT(pairs));
@@ -164,14 +188,14 @@ Test(badinput, reallocarray_of_null_with_overflow_gives_enomem)
     cr_assert_null(reallocarray(NULL, opaque(SIZE_MAX / 2 + 1), opaque(2)));
     cr_assert_eq(errno, ENOMEM);
     errno = 0;
-    cr_assert_null(lg_reallocarray(NULL, opaque((size_t)1 << 32), opaque((size_t)1 << 32)));
+    cr_assert_null(lg_reallocarray(NULL, opaque(POW2(HALF_BITS)), opaque(POW2(HALF_BITS))));
     cr_assert_eq(errno, ENOMEM);
     assert_heap_works();
 }
 
 Test(badinput, realloc_to_an_impossible_size_keeps_the_block)
 {
-    static const size_t bad[] = { TOO_BIG, SIZE_MAX, SIZE_MAX - 4 * MiB, (size_t)1 << 62 };
+    static const size_t bad[] = { TOO_BIG, SIZE_MAX, SIZE_MAX - 4 * MiB, UNMAPPABLE };
     static const size_t sizes[] = { 10, 1000, 100000, 600000, 9 * MiB };
     for (size_t s = 0; s < COUNT(sizes); s++) {
         size_t n = sizes[s];
@@ -276,7 +300,7 @@ Test(badinput, aligned_functions_with_size_zero_give_aligned_blocks)
 Test(badinput, aligned_alloc_rejects_alignments_that_are_not_powers_of_two)
 {
     static const size_t bad[] = { 0, 3, 6, 24, 48, 96, 1000, 4097, 3 * MiB, SIZE_MAX, SIZE_MAX - 1,
-                                  SIZE_MAX / 2, ((size_t)1 << 40) + 1 };
+                                  SIZE_MAX / 2, POW2(SIZE_BITS - 24) + 1 };
     for (size_t i = 0; i < COUNT(bad); i++) {
         errno = 0;
         cr_assert_null(aligned_alloc(opaque(bad[i]), opaque(64)), "aligned_alloc(%zu) succeeded", bad[i]);
@@ -289,13 +313,24 @@ Test(badinput, aligned_alloc_rejects_alignments_that_are_not_powers_of_two)
 }
 
 /* 2^63 is a power of two that no address space can honour: glibc says
- * ENOMEM for it (the alignment is valid, the request impossible). */
+ * ENOMEM for it (the alignment is valid, the request impossible).  On 32
+ * bits, 2^31 and 2^30 are addresses the kernel may have free: the block is
+ * aligned, or the answer is ENOMEM. */
 Test(badinput, aligned_alloc_of_an_impossible_power_of_two_gives_enomem)
 {
-    static const size_t huge[] = { (size_t)1 << 63, (size_t)1 << 62 };
+    static const size_t huge[] = { TOP_BIT, TOP_BIT / 2 };
     for (size_t i = 0; i < COUNT(huge); i++) {
         errno = 0;
-        cr_assert_null(aligned_alloc(opaque(huge[i]), opaque(64)));
+        void *p = aligned_alloc(opaque(huge[i]), opaque(64));
+#if SIZE_MAX <= 0xffffffffu
+        if (p) {
+            cr_assert(is_aligned(p, huge[i]), "aligned_alloc(%zu) gave %p", huge[i], p);
+            assert_ours(p);
+            free(p);
+            continue;
+        }
+#endif
+        cr_assert_null(p);
         cr_assert_eq(errno, ENOMEM, "aligned_alloc(%zu): errno %d", huge[i], errno);
     }
     assert_heap_works();
@@ -323,8 +358,9 @@ Test(badinput, alignment_larger_than_the_size_is_honoured)
 
 Test(badinput, posix_memalign_rejects_bad_alignments_without_touching_errno)
 {
-    static const size_t bad[] = { 0, 1, 2, 4, 3, 12, 24, 40, 100, 4095, SIZE_MAX,
-                                  SIZE_MAX - 7, ((size_t)1 << 63) + 8 };
+    /* sizeof(void *) / 2: a power of two below the least alignment */
+    static const size_t bad[] = { 0, 1, 2, sizeof(void *) / 2, 3, 12, 24, 40, 100, 4095, SIZE_MAX,
+                                  SIZE_MAX - 7, TOP_BIT + 8 };
     for (size_t i = 0; i < COUNT(bad); i++) {
         void *sentinel = (void *)&sentinel;
         void *p = sentinel;
@@ -341,7 +377,12 @@ Test(badinput, posix_memalign_rejects_bad_alignments_without_touching_errno)
 Test(badinput, posix_memalign_out_of_memory_returns_enomem_and_sets_errno)
 {
     static const size_t cases[][2] = {
-        { 64, TOO_BIG }, { 4096, SIZE_MAX }, { (size_t)1 << 63, 64 }, { (size_t)1 << 62, 1 },
+        { 64, TOO_BIG }, { 4096, SIZE_MAX },
+#if SIZE_MAX > 0xffffffffu
+        { TOP_BIT, 64 }, { TOP_BIT / 2, 1 },   /* alignments no address space honours */
+#else
+        { TOP_BIT, TOO_BIG }, { TOP_BIT / 2, TOO_BIG },   /* 2^31 and 2^30 may be honoured */
+#endif
     };
     for (size_t i = 0; i < COUNT(cases); i++) {
         void *sentinel = (void *)&sentinel;
@@ -356,11 +397,11 @@ Test(badinput, posix_memalign_out_of_memory_returns_enomem_and_sets_errno)
     assert_heap_works();
 }
 
-/* memalign takes any alignment up to 2^63 (rounding it up to a power of
- * two, as glibc does); above that it is EINVAL. */
+/* memalign takes any alignment up to 2^63 (2^31 on 32 bits), rounding it
+ * up to a power of two as glibc does; above that it is EINVAL. */
 Test(badinput, memalign_above_two_to_the_63_gives_einval)
 {
-    static const size_t bad[] = { ((size_t)1 << 63) + 1, SIZE_MAX - 4096, SIZE_MAX };
+    static const size_t bad[] = { TOP_BIT + 1, SIZE_MAX - 4096, SIZE_MAX };
     for (size_t i = 0; i < COUNT(bad); i++) {
         errno = 0;
         cr_assert_null(memalign(opaque(bad[i]), opaque(64)));
@@ -386,8 +427,11 @@ Test(badinput, memalign_of_odd_and_tiny_alignments_gives_rounded_alignment)
  * its end) or fail with ENOMEM; either way nothing else is disturbed. */
 Test(badinput, memalign_of_huge_alignments_is_aligned_or_enomem)
 {
-    static const size_t aligns[] = { (size_t)1 << 30, (size_t)1 << 40, (size_t)1 << 46,
-                                     (size_t)1 << 62, (size_t)1 << 63 };
+#if SIZE_MAX > 0xffffffffu
+    static const size_t aligns[] = { POW2(30), POW2(40), POW2(46), POW2(62), POW2(63) };
+#else
+    static const size_t aligns[] = { POW2(20), POW2(28), POW2(30), POW2(31) };
+#endif
     for (size_t i = 0; i < COUNT(aligns); i++) {
         size_t a = aligns[i];
         errno = 0;
@@ -409,7 +453,9 @@ Test(badinput, memalign_of_huge_alignments_is_aligned_or_enomem)
             cr_assert_eq(p[j], 0x5e);
         free(p);
     }
-    cr_assert_null(memalign(opaque((size_t)1 << 63), opaque(1)), "2^63 cannot be honoured");
+#if SIZE_MAX > 0xffffffffu
+    cr_assert_null(memalign(opaque(POW2(63)), opaque(1)), "2^63 cannot be honoured");
+#endif
     assert_heap_works();
 }
 
@@ -454,8 +500,13 @@ Test(badinput, garbage_pointers_are_not_owned)
     const void *garbage[] = {
         on_stack, &in_data, in_bss, in_bss + 4095, (void *)(uintptr_t)assert_heap_works,
         nowhere, (char *)nowhere + 2 * MiB, (void *)(uintptr_t)16, (void *)(uintptr_t)0xdeadbeef,
+#if UINTPTR_MAX > 0xffffffffu
         (void *)(uintptr_t)0x7ffffffff000, (void *)(uintptr_t)0xffff800000000000,
-        (void *)((uintptr_t)1 << 47), (void *)UINTPTR_MAX,
+        (void *)((uintptr_t)1 << 47),
+#else
+        (void *)(uintptr_t)0xfffff000, (void *)(uintptr_t)0xc0000000,
+#endif
+        (void *)UINTPTR_MAX,
     };
     for (size_t i = 0; i < COUNT(garbage); i++)
         cr_assert_not(lg_owns(garbage[i]), "lg_owns claims %p", garbage[i]);

@@ -18,6 +18,13 @@ static inline size_t opaque(size_t n)
     return v;
 }
 
+/* Powers of two by size_t's width, so that a test states its expectation
+ * once for 64 and 32 bits: TOP_BIT is 2^63 or 2^31, HALF_BITS 32 or 16. */
+#define SIZE_BITS (8 * sizeof(size_t))
+#define HALF_BITS (SIZE_BITS / 2)
+#define POW2(n)   ((size_t)1 << (n))
+#define TOP_BIT   POW2(SIZE_BITS - 1)
+
 static inline int is_aligned(const void *p, size_t a)
 {
     return ((uintptr_t)p & (a - 1)) == 0;

@@ -1,5 +1,6 @@
 /* The window of segments (lib/os.c): small blocks of every thread come
- * from one 128 GiB range between 1 TiB and 64 TiB, and segments given back
+ * from one 128 GiB range between 1 TiB and 64 TiB (on 32 bits, 256 MiB
+ * between 1 and 3 GiB), and segments given back
  * are reused there rather than the window being used up.  (The variant
  * built without a window runs the other core tests: tests/meson.build.) */
 #include <pthread.h>
@@ -8,9 +9,15 @@
 
 #include "fatal.h"
 
+#if UINTPTR_MAX > 0xffffffffu
 #define WINDOW ((uintptr_t)128 << 30)
 #define LOW    ((uintptr_t)1 << 40)
 #define HIGH   ((uintptr_t)1 << 46)
+#else
+#define WINDOW ((uintptr_t)256 << 20)
+#define LOW    ((uintptr_t)1 << 30)
+#define HIGH   ((uintptr_t)3 << 30)
+#endif
 
 static void *thread_block(void *arg)
 {
@@ -32,7 +39,8 @@ Test(window, small_blocks_of_every_thread_share_one_window)
     for (size_t i = 0; i < n; i++) {
         uintptr_t p = (uintptr_t)blocks[i];
         assert_ours(blocks[i]);
-        cr_assert(p >= LOW && p < HIGH, "block %p is outside 1..64 TiB", blocks[i]);
+        cr_assert(p >= LOW && p < HIGH, "block %p is outside %#lx..%#lx", blocks[i],
+                  (unsigned long)LOW, (unsigned long)HIGH);
         lo = p < lo ? p : lo;
         hi = p > hi ? p : hi;
     }
@@ -74,15 +82,15 @@ Test(window, segments_given_back_are_reused)
 static void free_foreign_chunk_in_window(void)
 {
     void *block = malloc(64);
-    uintptr_t inside = ((uintptr_t)block & ~(((uintptr_t)1 << 22) - 1)) + ((uintptr_t)64 << 30);
+    uintptr_t inside = ((uintptr_t)block & ~(((uintptr_t)1 << 22) - 1)) + WINDOW / 2;
     uint8_t *other = mmap((void *)inside, 8192, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (other == MAP_FAILED)
         _exit(3);
-    if (lg_owns(other + 16))
+    if (lg_owns(other + 2 * sizeof(size_t)))
         _exit(4);
     ((size_t *)other)[1] = 8192 | 2;
-    free(other + 16);
+    free(other + 2 * sizeof(size_t));
     unsigned char resident;
     _exit(mincore(other, 4096, &resident) == 0 ? 5 : 0); /* glibc unmapped it */
 }
