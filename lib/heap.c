@@ -271,7 +271,11 @@ void lg__heap_collect(lg_heap_t *heap, bool all)
         while (page) {
             lg_page_t *next = page->next;
             lg__page_collect(page);
-            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0) {
+            /* (a page a remote free's notice is on its way for is the
+             * drain's to retire: lg__page_retire would leave it alone,
+             * and a current one in the queued state) */
+            if ((all || page->state != LG_PAGE_CURRENT) && lg__page_used(page) == 0
+                && !(atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)) {
                 page->state = LG_PAGE_QUEUED;
                 page->trigger = 0;
                 lg__page_retire(heap, page);
