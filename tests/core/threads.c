@@ -257,16 +257,17 @@ Test(threads, each_live_thread_has_its_own_heap)
     for (int i = 0; i < T; i++)
         pthread_join(t[i], NULL);
     lg_stats_t after = stats_now();
-    cr_assert_geq(during.threads_live, before.threads_live + T,
-                  "threads_live %zu -> %zu with %d more threads", before.threads_live,
+    /* Counted against the threads this test knows of: a thread of the test
+     * runner or of the prediction can exit between the two readings. */
+    cr_assert_geq(during.threads_seen, before.threads_seen + T,
+                  "threads_seen %zu -> %zu with %d more threads", before.threads_seen,
+                  during.threads_seen, T);
+    cr_assert_geq(during.threads_live, 1 + T, "threads_live %zu with main and %d more threads live",
                   during.threads_live, T);
-    cr_assert_geq(during.threads_seen, before.threads_live + T,
-                  "threads_seen %zu with %zu live heaps before and %d more threads",
-                  during.threads_seen, before.threads_live, T);
     cr_assert_geq(during.threads_seen, during.threads_live);
-    cr_assert_leq(after.threads_live, before.threads_live,
-                  "threads_live %zu after the threads exited, %zu before", after.threads_live,
-                  before.threads_live);
+    cr_assert_leq(after.threads_live + T, during.threads_live,
+                  "threads_live %zu after %d threads exited, %zu while they lived", after.threads_live,
+                  T, during.threads_live);
 }
 
 /* ---- thread churn -------------------------------------------------------- */
