@@ -234,7 +234,7 @@ static bool plan_sites(pass_t *pass, const lgp_table_t *table)
         int32_t rel;
         memcpy(&rel, code + 1, sizeof rel);
         uintptr_t target = call + CALL_SIZE + (intptr_t)rel;
-        bool at_entry = code[0] == CALL_REL32 && is_entry(pass, target);
+        bool at_entry = code[0] == CALL_REL32 && target != malloc_addr && is_entry(pass, target);
         if (code[0] != CALL_REL32 || (target != malloc_addr && !at_entry)) {
             if (entry)
                 pass->skipped[SKIP_NOT_CALL]++;

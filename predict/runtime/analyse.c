@@ -178,6 +178,11 @@ static bool start_background(job_t *job)
     return started;
 }
 
+static void wait_to_cache(void)
+{
+    (void)lgp_self_wait();
+}
+
 /* The table an earlier run cached, published; false when there is none
  * to trust. */
 static bool use_cache(const job_t *job)
@@ -231,6 +236,12 @@ void lgp__self_analyse(const lgp_build_id_t *id)
         return;
     }
     job->options.dwarf = dwarf;
+    /* A program that exits before its thread is done (sed, a test) would
+     * pay the thread's start at every run and never cache a table: its
+     * first run waits for the analysis at exit instead, once per build
+     * (see docs/decisions.md#cache-at-exit). */
+    if (job->key)
+        (void)atexit(wait_to_cache);   /* without it: analysed again next time */
     if (!start_background(job)) {
         lgp__report_none("no thread for the analysis");
         job_free(job);
