@@ -130,6 +130,13 @@ lgp_table_t *lgp_table_decode(const void *bytes, size_t size, const lgp_build_id
  * section; false when there is none (or it is longer than we keep). */
 bool lgp_build_id_from_notes(const void *notes, size_t size, lgp_build_id_t *id);
 
+/* The same, read piece by piece from a file (or anything): `read` fills
+ * buf with size bytes from offset, false when it cannot.  size: of the
+ * whole table. */
+typedef bool lgp_table_reader_t(void *source, void *buf, size_t size, uint64_t offset);
+lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t size,
+                            const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size);
+
 /* The build-id as lowercase hex: 2 * size + 1 bytes. */
 void lgp_build_id_text(const lgp_build_id_t *id, char text[2 * LGP_BUILD_ID_MAX + 1]);
 

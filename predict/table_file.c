@@ -132,15 +132,18 @@ static const char *name_at(char *strings, uint32_t offset)
     return offset == NO_NAME ? NULL : strings + offset;
 }
 
-lgp_table_t *lgp_table_decode(const void *bytes, size_t size, const lgp_build_id_t *id,
-                              uint64_t key, char *why, size_t why_size)
+#define RECORDS_AT_ONCE 64
+
+/* The table read through `read`, straight into its one mapping: no copy
+ * of the bytes is made first (each page touched is a page fault). */
+lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t size,
+                            const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size)
 {
     header_t h;
-    if (size < sizeof h) {
+    if (size < sizeof h || !read(source, &h, sizeof h, 0)) {
         set_why(why, why_size, "too short for a table");
         return NULL;
     }
-    memcpy(&h, bytes, sizeof h);
     if (memcmp(h.magic, MAGIC, sizeof h.magic) != 0 || h.version != VERSION) {
         set_why(why, why_size, "not a table of this version");
         return NULL;
@@ -159,12 +162,6 @@ lgp_table_t *lgp_table_decode(const void *bytes, size_t size, const lgp_build_id
         set_why(why, why_size, "sizes do not add up");
         return NULL;
     }
-    const uint8_t *records = (const uint8_t *)bytes + sizeof h;
-    const char *strings = (const char *)records + h.count * sizeof(record_t);
-    if (h.strings && strings[h.strings - 1] != '\0') {
-        set_why(why, why_size, "names not terminated");
-        return NULL;
-    }
     size_t sites = h.count * sizeof(lgp_site_t);
     size_t total = sizeof(lgp_table_t) + sites + h.strings;
     void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -178,28 +175,61 @@ lgp_table_t *lgp_table_decode(const void *bytes, size_t size, const lgp_build_id
     t->mapped = total;
     t->dwarf = h.flags & FLAG_DWARF;
     t->debug_info = h.flags & FLAG_DEBUG_INFO;
-    memcpy(t->strings, strings, h.strings);
+    uint64_t strings_at = sizeof h + h.count * sizeof(record_t);
+    if (!read(source, t->strings, h.strings, strings_at)
+        || (h.strings && t->strings[h.strings - 1] != '\0')) {
+        munmap(p, total);
+        set_why(why, why_size, "names unreadable or not terminated");
+        return NULL;
+    }
+    record_t records[RECORDS_AT_ONCE];
     uint64_t last = 0;
     for (size_t i = 0; i < h.count; i++) {
-        record_t r;
-        memcpy(&r, records + i * sizeof r, sizeof r);
-        if (!record_valid(&r, h.strings) || r.address < last) {
+        size_t k = i % RECORDS_AT_ONCE;
+        if (k == 0) {
+            size_t n = h.count - i < RECORDS_AT_ONCE ? h.count - i : RECORDS_AT_ONCE;
+            if (!read(source, records, n * sizeof *records, sizeof h + i * sizeof *records)) {
+                munmap(p, total);
+                set_why(why, why_size, "records unreadable");
+                return NULL;
+            }
+        }
+        const record_t *r = &records[k];
+        if (!record_valid(r, h.strings) || r->address < last) {
             munmap(p, total);
             set_why(why, why_size, "a site out of range or order");
             return NULL;
         }
-        last = r.address;
+        last = r->address;
         t->sites[i] = (lgp_site_t){
-            .address = r.address, .size = r.size, .wrapper = r.wrapper, .target = r.target,
-            .frame = r.frame, .line = r.line, .confidence = r.confidence,
-            .evidence = r.evidence, .via = r.via,
-            .function = name_at(t->strings, r.function),
-            .file = name_at(t->strings, r.file),
-            .callee = name_at(t->strings, r.callee),
+            .address = r->address, .size = r->size, .wrapper = r->wrapper, .target = r->target,
+            .frame = r->frame, .line = r->line, .confidence = r->confidence,
+            .evidence = r->evidence, .via = r->via,
+            .function = name_at(t->strings, r->function),
+            .file = name_at(t->strings, r->file),
+            .callee = name_at(t->strings, r->callee),
         };
     }
     t->count = h.count;
     return t;
+}
+
+typedef struct bytes_s { const uint8_t *p; size_t size; } bytes_t;
+
+static bool read_bytes(void *source, void *buf, size_t size, uint64_t offset)
+{
+    const bytes_t *b = source;
+    if (offset > b->size || size > b->size - offset)
+        return false;
+    memcpy(buf, b->p + offset, size);
+    return true;
+}
+
+lgp_table_t *lgp_table_decode(const void *bytes, size_t size, const lgp_build_id_t *id,
+                              uint64_t key, char *why, size_t why_size)
+{
+    bytes_t b = { bytes, size };
+    return lgp_table_read(read_bytes, &b, size, id, key, why, why_size);
 }
 
 void lgp_build_id_text(const lgp_build_id_t *id, char text[2 * LGP_BUILD_ID_MAX + 1])

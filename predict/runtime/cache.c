@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,18 +83,6 @@ static void file_name(char name[NAME_SIZE], const lgp_build_id_t *id, uint64_t k
     memcpy(name + at, ".table", sizeof ".table");
 }
 
-static bool read_all(int fd, void *buf, size_t size)
-{
-    uint8_t *p = buf;
-    while (size) {
-        ssize_t n = read(fd, p, size);
-        if (n <= 0)
-            return false;
-        p += n, size -= (size_t)n;
-    }
-    return true;
-}
-
 lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size)
 {
     int dir = open_dir(why, why_size);
@@ -117,17 +104,9 @@ lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, 
     } else if (st.st_size <= 0 || st.st_size > MAX_FILE) {
         lgp__copy_text(why, why_size, "the file's size is out of range");
     } else {
-        size_t size = (size_t)st.st_size;
-        void *bytes = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (bytes == MAP_FAILED) {
-            lgp__copy_text(why, why_size, "out of memory");
-        } else {
-            if (read_all(fd, bytes, size))
-                table = lgp_table_decode(bytes, size, id, key, why, why_size);
-            else
-                lgp__copy_text(why, why_size, "cannot read the file");
-            munmap(bytes, size);
-        }
+        lgp_file_part_t part = { fd, 0 };
+        table = lgp_table_read(lgp__read_file_part, &part, (uint64_t)st.st_size, id, key,
+                               why, why_size);
     }
     close(fd);
     return table;

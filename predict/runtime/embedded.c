@@ -7,7 +7,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define SELF_PATH      "/proc/self/exe"
@@ -25,6 +24,12 @@ static bool read_at(int fd, void *buf, size_t size, uint64_t offset)
     return true;
 }
 
+bool lgp__read_file_part(void *part, void *buf, size_t size, uint64_t offset)
+{
+    const lgp_file_part_t *f = part;
+    return read_at(f->fd, buf, size, f->offset + offset);
+}
+
 /* The descriptor of the lgmalloc note in section sh, or 0 (its offset in
  * *at). */
 static uint64_t table_note(int fd, const Elf64_Shdr *sh, uint64_t *at)
@@ -39,23 +44,6 @@ static uint64_t table_note(int fd, const Elf64_Shdr *sh, uint64_t *at)
         return 0;
     *at = sh->sh_offset + sizeof note;
     return note.n.n_descsz;
-}
-
-static lgp_table_t *read_table(int fd, uint64_t at, uint64_t size, const lgp_build_id_t *id,
-                               char *why, size_t why_size)
-{
-    void *bytes = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (bytes == MAP_FAILED) {
-        lgp__copy_text(why, why_size, "out of memory");
-        return NULL;
-    }
-    lgp_table_t *table = NULL;
-    if (read_at(fd, bytes, size, at))
-        table = lgp_table_decode(bytes, size, id, 0, why, why_size);
-    else
-        lgp__copy_text(why, why_size, "cannot read the note");
-    munmap(bytes, size);
-    return table;
 }
 
 lgp_table_t *lgp__embedded_table(const lgp_build_id_t *id, char *why, size_t why_size)
@@ -76,7 +64,8 @@ lgp_table_t *lgp__embedded_table(const lgp_build_id_t *id, char *why, size_t why
             for (unsigned k = 0; k < n; k++) {
                 uint64_t at, size = table_note(fd, &sh[k], &at);
                 if (size) {
-                    table = read_table(fd, at, size, id, why, why_size);
+                    lgp_file_part_t part = { fd, at };
+                    table = lgp_table_read(lgp__read_file_part, &part, size, id, 0, why, why_size);
                     break;
                 }
             }
