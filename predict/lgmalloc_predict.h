@@ -8,9 +8,11 @@
  *   analysis/  reads an x86-64 ELF file and builds the prediction table;
  *              knows nothing of the running process (lgmalloc-scan links it
  *              alone).
- *   runtime/   the running program's own analysis: starts it before main or
- *              on a thread, publishes its table, gives the memory it used
- *              back.
+ *   runtime/   the running program's table: embedded by lgmalloc-scan
+ *              --embed or cached by an earlier run (table.h's bytes), else
+ *              its own analysis before main or on a thread; publishes it,
+ *              gives the memory the analysis used back.  Without the
+ *              analysis (a -static program) only an embedded table.
  *   routing/   acts on a published table: exact-fit classes and the
  *              statistics' lookup (lib/route.h), call sites pointed at the
  *              short path (wrap/entries.h). */
@@ -23,7 +25,8 @@
 /* ---- the running program's table (runtime/self.c) ------------------------ */
 
 /* The table of the running program, once published (NULL before, or when
- * there is none: see LGMALLOC_VERBOSE=1 for why).  A published table stays
+ * there is none: see LGMALLOC_VERBOSE=1 for why); its origin says where
+ * it came from.  A published table stays
  * valid for the life of the process; it is replaced once when DWARF evidence
  * arrives from the background thread. */
 const lgp_table_t *lgp_self_table(void);

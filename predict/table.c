@@ -2,11 +2,16 @@
 #include "table.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 void lgp_table_free(lgp_table_t *table)
 {
     if (!table)
         return;
+    if (table->mapped) {
+        munmap(table, table->mapped);
+        return;
+    }
     free(table->sites);
     free(table->strings);
     free(table);

@@ -58,6 +58,9 @@ typedef struct lgp_options_s {
 int lgp_analyze_file(const char *path, const lgp_options_t *options,
                      lgp_table_t **table, char *why, size_t why_size);
 
+/* The GNU build-id of the ELF file at path: 0, or -1 and a reason. */
+int lgp_file_build_id(const char *path, lgp_build_id_t *id, char *why, size_t why_size);
+
 /* The program's own allocation functions named at build time
  * (-Dextra_alloc_functions), comma-separated. */
 const char *lgp_builtin_alloc_functions(void);

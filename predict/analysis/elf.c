@@ -313,3 +313,22 @@ void lgp__elf_close(lgp_elf_t *elf)
         munmap((void *)elf->map, elf->map_size);
     memset(elf, 0, sizeof *elf);
 }
+
+/* ---- the build-id ------------------------------------------------------- */
+
+int lgp_file_build_id(const char *path, lgp_build_id_t *id, char *why, size_t why_size)
+{
+    lgp_elf_t elf;
+    if (lgp__elf_map(&elf, path, why, why_size) != 0)
+        return -1;
+    bool found = false;
+    for (unsigned i = 0; i < elf.ehdr->e_shnum && !found; i++) {
+        const uint8_t *notes = elf.shdrs[i].sh_type == SHT_NOTE
+                             ? lgp__elf_section_bytes(&elf, &elf.shdrs[i]) : NULL;
+        found = notes && lgp_build_id_from_notes(notes, elf.shdrs[i].sh_size, id);
+    }
+    lgp__elf_close(&elf);
+    if (!found)
+        fail(why, why_size, "no GNU build-id of at most 32 bytes (link with -Wl,--build-id)");
+    return found ? 0 : -1;
+}

@@ -15,7 +15,8 @@
  *     docs/decisions.md#short-path);
  *   - the page is made writable with PROT_READ|PROT_WRITE|PROT_EXEC, never
  *     without EXEC, and put back to the segment's protection right after;
- *     each page is unprotected once per table;
+ *     each page is unprotected once per table, neighbouring pages with
+ *     patches together;
  *   - a fork while a page is writable would leave it writable in the child
  *     for ever (the patching thread is not copied): `window_lock` is held
  *     while any page is writable, and a pthread_atfork handler takes it, so
@@ -234,7 +235,7 @@ static bool plan_sites(pass_t *pass, const lgp_table_t *table)
         int32_t rel;
         memcpy(&rel, code + 1, sizeof rel);
         uintptr_t target = call + CALL_SIZE + (intptr_t)rel;
-        bool at_entry = code[0] == CALL_REL32 && is_entry(pass, target);
+        bool at_entry = code[0] == CALL_REL32 && target != malloc_addr && is_entry(pass, target);
         if (code[0] != CALL_REL32 || (target != malloc_addr && !at_entry)) {
             if (entry)
                 pass->skipped[SKIP_NOT_CALL]++;
@@ -267,22 +268,29 @@ static void store_displacement(uintptr_t call, int32_t rel)
     __atomic_store_n(word, new, __ATOMIC_RELEASE);
 }
 
-/* Writes the planned patches page by page; stops at the first page that
- * cannot be made writable. */
+/* Writes the planned patches (in address order) a run of neighbouring
+ * pages at a time, one mprotect each way per run (each call is a system
+ * call and a split of the mapping); stops at the first run that cannot
+ * be made writable. */
 static void apply(pass_t *pass)
 {
     uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
     size_t i = 0;
     while (i < pass->patch_count) {
-        uintptr_t page = (pass->patches[i].call + 1) & ~(page_size - 1);
-        size_t end = i;
-        while (end < pass->patch_count
-               && ((pass->patches[end].call + 1) & ~(page_size - 1)) == page)
-            end++;
+        uintptr_t page = (pass->patches[i].call + 1) & ~(page_size - 1), last = page;
         const segment_t *seg = segment_of(pass, pass->patches[i].call, CALL_SIZE);
+        size_t end = i;
+        while (end < pass->patch_count) {
+            uintptr_t at = (pass->patches[end].call + 1) & ~(page_size - 1);
+            if (at > last + page_size || segment_of(pass, pass->patches[end].call, CALL_SIZE) != seg)
+                break;
+            last = at;
+            end++;
+        }
+        size_t length = last + page_size - page;
         bool protect = !(seg->prot & PROT_WRITE);
         window_lock_take();
-        if (protect && mprotect((void *)page, page_size, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+        if (protect && mprotect((void *)page, length, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
             pass->mprotect_errno = errno;
             window_lock_give();
             pass->skipped[SKIP_NOT_WRITABLE] += pass->patch_count - i;
@@ -290,7 +298,7 @@ static void apply(pass_t *pass)
         }
         for (size_t k = i; k < end; k++)
             store_displacement(pass->patches[k].call, pass->patches[k].rel);
-        if (protect && mprotect((void *)page, page_size, seg->prot) != 0)
+        if (protect && mprotect((void *)page, length, seg->prot) != 0)
             pass->mprotect_errno = errno;   /* cannot happen for a page we just changed */
         window_lock_give();
         for (size_t k = i; k < end; k++)

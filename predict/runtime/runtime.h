@@ -1,13 +1,17 @@
-/* The runtime: the running program's own analysis.
+/* The runtime: the running program's own table.
  *
- * Takes the program itself: its file (/proc/self/exe), its load bias, the
- * addresses of its allocation entry points and the environment
- * (LGMALLOC_PREDICT, LGMALLOC_ALLOC_FUNCS ...).  Gives a table, published
- * for lgp_self_table (../lgmalloc_predict.h) and handed to the routing
- * (../routing/routing.h), and then the memory the analysis used back.
+ * Takes the program itself: its file (/proc/self/exe), its build-id and
+ * load bias, the addresses of its allocation entry points and the
+ * environment (LGMALLOC_PREDICT, LGMALLOC_ALLOC_FUNCS ...).  Gives a table,
+ * published for lgp_self_table (../lgmalloc_predict.h) and handed to the
+ * routing (../routing/routing.h), and then the memory the analysis used
+ * back.
  *
- * Its files: self.c (the constructor: before main or on a thread, and the
- * publishing), self_entries.c (the entry points by address), keep.c (a
+ * Its files: self.c (the constructor: which table, and the publishing),
+ * build_id.c (the program's build-id), embedded.c (the table lgmalloc-scan
+ * --embed put in the program), cache.c (the per-user cache), analyse.c
+ * (the analysis before main or on a thread; analyse_none.c in a build
+ * without it), self_entries.c (the entry points by address), keep.c (a
  * published table moved to pages of its own), release.c (the analysis'
  * libraries' pages and heap given back).
  *
@@ -19,6 +23,41 @@
 #include "../lgmalloc_predict.h"
 #include "../analysis/internal.h"
 #include "../../wrap/alloc_functions.h"
+
+/* ---- the constructor's (self.c) ------------------------------------------ */
+
+extern int lgp__verbose;   /* LGMALLOC_VERBOSE */
+bool lgp__env_is(const char *name, const char *value);
+uintptr_t lgp__self_bias(void);
+/* Publishes a table (bias and origin set) and hands it to the routing. */
+void lgp__publish(lgp_table_t *table, const char *stage);
+/* With LGMALLOC_VERBOSE: why there is no table, why a source was passed. */
+void lgp__report_none(const char *why);
+void lgp__report_skipped(const char *source, const char *why);
+/* The background analysis starts (false: it cannot be waited for) and ends. */
+bool lgp__self_busy(void);
+void lgp__self_finish(void);
+
+/* ---- the analysis (analyse.c, or analyse_none.c) ---------------------------- */
+
+/* Before anything else: the analysis' libraries' pages given back. */
+void lgp__self_prepare(void);
+/* The table from the cache or the analysis (id->size 0: no build-id, no
+ * cache). */
+void lgp__self_analyse(const lgp_build_id_t *id);
+
+/* ---- the table's other sources (build_id.c, embedded.c, cache.c) ----------- */
+
+/* The running program's build-id, from its loaded notes; false if none. */
+bool lgp__self_build_id(lgp_build_id_t *id);
+/* The table embedded in the program for build-id id, or NULL and why. */
+lgp_table_t *lgp__embedded_table(const lgp_build_id_t *id, char *why, size_t why_size);
+/* A table's bytes in a file, from offset on, for lgp_table_read. */
+typedef struct lgp_file_part_s { int fd; uint64_t offset; } lgp_file_part_t;
+bool lgp__read_file_part(void *part, void *buf, size_t size, uint64_t offset);
+/* The cached table for id and key, or NULL and why; the table stored. */
+lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size);
+void lgp__cache_store(const lgp_table_t *table, const lgp_build_id_t *id, uint64_t key);
 
 /* ---- the table kept (keep.c) --------------------------------------------- */
 
