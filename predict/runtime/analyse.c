@@ -184,13 +184,17 @@ static void wait_to_cache(void)
 }
 
 /* The table an earlier run cached, published; false when there is none
- * to trust. */
-static bool use_cache(const job_t *job)
+ * to trust.  Where no table could be stored either, the job's key goes:
+ * nothing to store, and no reason to wait for the analysis at exit. */
+static bool use_cache(job_t *job)
 {
     char why[96];
-    lgp_table_t *table = lgp__cache_load(&job->id, job->key, why, sizeof why);
+    bool storable;
+    lgp_table_t *table = lgp__cache_load(&job->id, job->key, &storable, why, sizeof why);
     if (!table) {
         lgp__report_skipped("cache", why);
+        if (!storable)
+            job->key = 0;
         return false;
     }
     table->origin = LGP_ORIGIN_CACHE;

@@ -83,8 +83,10 @@ static void file_name(char name[NAME_SIZE], const lgp_build_id_t *id, uint64_t k
     memcpy(name + at, ".table", sizeof ".table");
 }
 
-lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size)
+lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, bool *storable, char *why,
+                             size_t why_size)
 {
+    *storable = false;
     int dir = open_dir(why, why_size);
     if (dir < 0)
         return NULL;
@@ -92,6 +94,7 @@ lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, 
     file_name(name, id, key);
     /* O_NONBLOCK: a FIFO planted there must not hold the program up */
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    *storable = faccessat(dir, ".", W_OK, AT_EACCESS) == 0;
     close(dir);
     if (fd < 0) {
         lgp__copy_text(why, why_size, errno == ENOENT ? "no table for this build" : "cannot open");

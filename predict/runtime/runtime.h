@@ -55,8 +55,10 @@ lgp_table_t *lgp__embedded_table(const lgp_build_id_t *id, char *why, size_t why
 /* A table's bytes in a file, from offset on, for lgp_table_read. */
 typedef struct lgp_file_part_s { int fd; uint64_t offset; } lgp_file_part_t;
 bool lgp__read_file_part(void *part, void *buf, size_t size, uint64_t offset);
-/* The cached table for id and key, or NULL and why; the table stored. */
-lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size);
+/* The cached table for id and key, or NULL and why, and whether a table
+ * could be stored there; the table stored. */
+lgp_table_t *lgp__cache_load(const lgp_build_id_t *id, uint64_t key, bool *storable, char *why,
+                             size_t why_size);
 void lgp__cache_store(const lgp_table_t *table, const lgp_build_id_t *id, uint64_t key);
 
 /* ---- the table kept (keep.c) --------------------------------------------- */
