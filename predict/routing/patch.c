@@ -182,10 +182,12 @@ static bool is_entry(const pass_t *pass, uintptr_t addr)
 
 /* ---- planning -------------------------------------------------------------- */
 
+/* A size still waiting for its exact-fit class is left on malloc: an
+ * entry would keep serving it from the class it has now. */
 static bool qualifies(const lgp_site_t *site)
 {
     return site->evidence != LGP_EVIDENCE_NONE && site->confidence >= LGP_PATCH_CONFIDENCE
-        && site->size > 0;
+        && site->size > 0 && !lgp__route_waiting((size_t)site->size);
 }
 
 static bool plan(pass_t *pass, uintptr_t call, uintptr_t to, bool entry)

@@ -17,6 +17,11 @@
  * statistics' lookup, the short path (route.c). */
 void lgp__route(const lgp_table_t *table);
 
+/* Whether size waits for its exact-fit class, made once its sites use it
+ * (route.c): their calls stay on malloc, which takes the class when it
+ * comes. */
+bool lgp__route_waiting(size_t size);
+
 /* ---- the short path (patch.c) ---------------------------------------------- */
 
 /* The least confidence of a site that is patched. */
