@@ -115,12 +115,6 @@ static size_t watch(const wanted_t *wanted, size_t n)
     return atomic_load_explicit(&watched_count, memory_order_relaxed);
 }
 
-bool lgp__route_waiting(size_t size)
-{
-    watched_t *w = watched_find(size);
-    return w && atomic_load_explicit(&w->refills, memory_order_relaxed) < LGP_EXACT_REFILLS;
-}
-
 static size_t lookup(uintptr_t ret, const uintptr_t *slot);
 
 /* The core's sampler (lib/route.h): a refill asked for by a site that
@@ -131,8 +125,9 @@ static void sample(size_t size, uintptr_t ret, const uintptr_t *slot)
         return;
     watched_t *w = watched_find(size);
     if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
-                 == LGP_EXACT_REFILLS)
-        lg_route_add_exact(&size, 1);
+                 == LGP_EXACT_REFILLS && lg_route_add_exact(&size, 1) > 0
+        && !lg_stats_enabled())
+        lgp__patch_repoint(lgp_self_table(), size);
 }
 
 /* ---- the statistics' lookup --------------------------------------------- */

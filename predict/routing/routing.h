@@ -17,11 +17,6 @@
  * statistics' lookup, the short path (route.c). */
 void lgp__route(const lgp_table_t *table);
 
-/* Whether size waits for its exact-fit class, made once its sites use it
- * (route.c): their calls stay on malloc, which takes the class when it
- * comes. */
-bool lgp__route_waiting(size_t size);
-
 /* ---- the short path (patch.c) ---------------------------------------------- */
 
 /* The least confidence of a site that is patched. */
@@ -35,5 +30,13 @@ bool lgp__route_waiting(size_t size);
  * LGMALLOC_PREDICT_PATCH=0 turns it off.  Returns the number of sites
  * that use an entry afterwards. */
 size_t lgp__patch_sites(const lgp_table_t *table);
+
+/* Points the patched sites of size at its class's entry, once the class
+ * serving it has changed (an exact-fit class made by use, route.c).  Called
+ * from the allocator's slow path: allocates nothing, asks the dynamic
+ * linker nothing, and waits for no lock (a site it cannot repoint keeps
+ * the entry it has, which still serves the size).  Returns how many sites
+ * it repointed. */
+size_t lgp__patch_repoint(const lgp_table_t *table, size_t size);
 
 #endif /* LGP_ROUTING_H */

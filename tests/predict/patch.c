@@ -8,8 +8,7 @@
  * whose 4 bytes lie in one aligned word are patched, the others are not.
  *
  * Suites (tests/predict/meson.build runs each with its environment):
- *   patch      LGMALLOC_PREDICT_SYNC=1, and again without (background thread),
- *              with LGMALLOC_PREDICT_EXACT=0 (sizes waiting for a class stay on malloc)
+ *   patch      LGMALLOC_PREDICT_SYNC=1, and again without (background thread)
  *   patch_off  LGMALLOC_PREDICT_SYNC=1 LGMALLOC_PREDICT_PATCH=0
  *   patch_fork without SYNC: forks while the background thread patches */
 #include <criterion/criterion.h>
