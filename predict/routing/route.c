@@ -121,12 +121,13 @@ static size_t lookup(uintptr_t ret, const uintptr_t *slot);
  * predicts its size counts for that size. */
 static void sample(size_t size, uintptr_t ret, const uintptr_t *slot)
 {
-    if (lookup(ret, slot) != size)
-        return;
+    /* the size first: most refills are of sizes with no class to wait for */
     watched_t *w = watched_find(size);
-    if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
-                 == LGP_EXACT_REFILLS && lg_route_add_exact(&size, 1) > 0
-        && !lg_stats_enabled())
+    if (!w || atomic_load_explicit(&w->refills, memory_order_relaxed) >= LGP_EXACT_REFILLS
+        || lookup(ret, slot) != size)
+        return;
+    if (atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1 == LGP_EXACT_REFILLS
+        && lg_route_add_exact(&size, 1) > 0 && !lg_stats_enabled())
         lgp__patch_repoint(lgp_self_table(), size);
 }
 
