@@ -335,6 +335,6 @@ void *lg__malloc_generic(size_t size)
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
     if (lg_unlikely(refill))
-        lg__route_refill((uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT(), size);
+        lg__route_refill(size);
     return block;
 }

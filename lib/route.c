@@ -67,11 +67,11 @@ void lg_route_set_sampler(lg_route_sampler_t fn)
     atomic_store_explicit(&sampler, fn, memory_order_release);
 }
 
-void lg__route_refill(uintptr_t ret, const uintptr_t *slot, size_t size)
+void lg__route_refill(size_t size)
 {
     lg_route_sampler_t fn = atomic_load_explicit(&sampler, memory_order_acquire);
     if (fn)
-        fn(size, ret, slot);
+        fn(size);
 }
 
 void lg_route_count_patched(size_t sites)

@@ -31,12 +31,10 @@ int lg_route_exact_wanted(size_t size);
 /* The prediction's sampler: with one set, the core calls it each time a
  * thread's current page of a class has run out of blocks (an OS page of
  * fresh blocks, or one larger block, or a page's freed blocks), with the
- * size and the return address that asked for the next one, and the slot
- * as for the lookup below.  So it sees the sizes that fill pages, which is
- * what an exact-fit class saves memory on, at no cost to the fast paths.
- * It may call lg_route_add_exact; it must not allocate. */
-typedef void (*lg_route_sampler_t)(size_t size, uintptr_t return_address,
-                                   const uintptr_t *slot);
+ * size asked for the next block.  So it sees the sizes that fill pages,
+ * which is what an exact-fit class saves memory on, at no cost to the fast
+ * paths.  It may call lg_route_add_exact; it must not allocate. */
+typedef void (*lg_route_sampler_t)(size_t size);
 void lg_route_set_sampler(lg_route_sampler_t sampler);
 
 

@@ -4,10 +4,10 @@
  *
  * A predicted size gets its exact-fit class by use, not by how many sites
  * name it: the core's sampler sees every refill of a thread's page (about
- * an OS page of blocks), each is put down to the site that asked, through
- * a wrapper if need be, and a size gets its class once its sites have
- * asked for LGP_EXACT_REFILLS of them.  A site run once at start-up makes
- * no class that then serves other sizes (docs/decisions.md#exact-by-use).
+ * an OS page of blocks, or one larger block), and a predicted size gets
+ * its class once LGP_EXACT_REFILLS of them were of that size.  A site run
+ * once at start-up makes no class that then serves other sizes
+ * (docs/decisions.md#exact-by-use).
  *
  * Each mechanism can be switched off on its own, to measure what it
  * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PATCH=0;
@@ -115,18 +115,14 @@ static size_t watch(const wanted_t *wanted, size_t n)
     return atomic_load_explicit(&watched_count, memory_order_relaxed);
 }
 
-static size_t lookup(uintptr_t ret, const uintptr_t *slot);
-
-/* The core's sampler (lib/route.h): a refill asked for by a site that
- * predicts its size counts for that size. */
-static void sample(size_t size, uintptr_t ret, const uintptr_t *slot)
+/* The core's sampler (lib/route.h): a refill of a watched size counts for
+ * it, whoever asked.  The size alone says how much it is used, and calloc's
+ * and realloc's refills come from inside lgmalloc, where no site is seen. */
+static void sample(size_t size)
 {
-    /* the size first: most refills are of sizes with no class to wait for */
     watched_t *w = watched_find(size);
-    if (!w || atomic_load_explicit(&w->refills, memory_order_relaxed) >= LGP_EXACT_REFILLS
-        || lookup(ret, slot) != size)
-        return;
-    if (atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1 == LGP_EXACT_REFILLS
+    if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
+                 == LGP_EXACT_REFILLS
         && lg_route_add_exact(&size, 1) > 0 && !lg_stats_enabled())
         lgp__patch_repoint(lgp_self_table(), size);
 }
