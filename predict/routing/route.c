@@ -79,6 +79,8 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
 /* ---- exact-fit classes by use -------------------------------------------- */
 
 #define LGP_EXACT_REFILLS 8   /* a size's refills before it gets its class */
+#define LGP_WATCHED       64  /* sizes watched, most sites first: each refill
+                                 looks through them */
 
 /* The predicted sizes that would get a class, and their refills so far.
  * Only added to (a later table's sizes after the earlier's), so the
@@ -88,7 +90,7 @@ typedef struct watched_s {
     _Atomic uint32_t refills;
 } watched_t;
 
-static watched_t       watched[LGP_ROUTE_SIZES];
+static watched_t       watched[LGP_WATCHED];
 static _Atomic size_t  watched_count;
 
 static watched_t *watched_find(size_t size)
@@ -105,7 +107,7 @@ static size_t watch(const wanted_t *wanted, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t count = atomic_load_explicit(&watched_count, memory_order_relaxed);
-        if (count == LGP_ROUTE_SIZES)
+        if (count == LGP_WATCHED)
             break;
         if (watched_find(wanted[i].size) || !lg_route_exact_wanted(wanted[i].size))
             continue;
