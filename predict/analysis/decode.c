@@ -683,7 +683,7 @@ static long jump_target(lgp_code_t *code, size_t i)
 {
     const insn_t *p = &code->insns[i];
     ZydisDecodedInstruction in;
-    if (p->flags & INSN_OUT
+    if ((p->flags & INSN_OUT)
         || !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL, code->bytes + p->off,
                                                         p->len, &in))
         || in.meta.category != ZYDIS_CATEGORY_UNCOND_BR || !in.raw.imm[0].is_relative)
