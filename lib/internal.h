@@ -249,6 +249,9 @@ void lg__heap_close_xpages(lg_heap_t *heap);   /* the same, at thread exit */
 
 /* Counts a malloc seen by the generic path against its call site. */
 void lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
+/* A thread's current page of a class ran out of blocks: tells the
+ * prediction's sampler, if it set one, the size asked for. */
+void lg__route_refill(size_t size);
 
 /* ---- the secure build (secure.c) ---- */
 

@@ -319,7 +319,8 @@ void *lg__malloc_generic(size_t size)
         return lg__huge_alloc(size, LG_ALIGN, false);
     size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
     lg_page_t *page = lg__current[cls];
-    if (lg_unlikely(page == &lg__page_empty || !page->free)) {
+    bool refill = page == &lg__page_empty || !page->free;
+    if (lg_unlikely(refill)) {
         page = page_find(heap, cls);
         if (!page) {
             errno = ENOMEM;
@@ -333,5 +334,7 @@ void *lg__malloc_generic(size_t size)
     block = lg__page_pop(page, block, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
+    if (lg_unlikely(refill))
+        lg__route_refill(size);
     return block;
 }

@@ -9,6 +9,7 @@
 static size_t exact_added, patched, sites_total, sites_sized;
 static _Atomic size_t hits, misses;
 static _Atomic(lg_route_lookup_t) lookup;
+static _Atomic(lg_route_sampler_t) sampler;
 
 size_t lg_route_class_for(size_t size)
 {
@@ -19,22 +20,32 @@ size_t lg_route_class_for(size_t size)
     return need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
 }
 
+/* The block of an exact-fit class for size, or 0 when it would get none. */
+static size_t exact_block(size_t size)
+{
+    if (size == 0 || size > LG_TABLE_MAX - LG_CANARY)
+        return 0;
+    size_t block = (size + LG_CANARY + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
+    if (block < sizeof(lg_block_t))
+        return 0; /* a free block holds two words */
+    size_t serving = lg__class_size[lg__class_of(size + LG_CANARY)];
+    return (serving - block) * LG_EXACT_MIN_WASTE <= serving ? 0 : block;
+}
+
+int lg_route_exact_wanted(size_t size)
+{
+    lg__process_init();
+    return exact_block(size) != 0;
+}
+
 size_t lg_route_add_exact(const size_t *sizes, size_t count)
 {
     lg__process_init();
     size_t added = 0;
     lg__lock();
     for (size_t i = 0; i < count; i++) {
-        size_t size = sizes[i];
-        if (size == 0 || size > LG_TABLE_MAX - LG_CANARY)
-            continue;
-        size_t block = (size + LG_CANARY + LG_GRANULE - 1) & ~(size_t)(LG_GRANULE - 1);
-        if (block < sizeof(lg_block_t))
-            continue; /* a free block holds two words */
-        size_t serving = lg__class_size[lg__class_of(size + LG_CANARY)];
-        if ((serving - block) * LG_EXACT_MIN_WASTE <= serving)
-            continue;
-        if (lg__class_add_exact(block) != LG_CLASSES)
+        size_t block = exact_block(sizes[i]);
+        if (block && lg__class_add_exact(block) != LG_CLASSES)
             added++;
     }
     exact_added += added;
@@ -49,6 +60,18 @@ void lg_route_set_lookup(lg_route_lookup_t fn, size_t sites, size_t sized)
     sites_sized = sized;
     lg__unlock();
     atomic_store_explicit(&lookup, fn, memory_order_release);
+}
+
+void lg_route_set_sampler(lg_route_sampler_t fn)
+{
+    atomic_store_explicit(&sampler, fn, memory_order_release);
+}
+
+void lg__route_refill(size_t size)
+{
+    lg_route_sampler_t fn = atomic_load_explicit(&sampler, memory_order_acquire);
+    if (fn)
+        fn(size);
 }
 
 void lg_route_count_patched(size_t sites)

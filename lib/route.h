@@ -24,6 +24,19 @@ size_t lg_route_class_for(size_t size);
  * classes were added. */
 size_t lg_route_add_exact(const size_t *sizes, size_t count);
 
+/* Whether lg_route_add_exact would add a class for size now: it has none
+ * of its own, and the class serving it rounds it up by over 1/16. */
+int lg_route_exact_wanted(size_t size);
+
+/* The prediction's sampler: with one set, the core calls it each time a
+ * thread's current page of a class has run out of blocks (an OS page of
+ * fresh blocks, or one larger block, or a page's freed blocks), with the
+ * size asked for the next block.  So it sees the sizes that fill pages,
+ * which is what an exact-fit class saves memory on, at no cost to the fast
+ * paths.  It may call lg_route_add_exact; it must not allocate. */
+typedef void (*lg_route_sampler_t)(size_t size);
+void lg_route_set_sampler(lg_route_sampler_t sampler);
+
 
 /* The predicted sites, for the statistics: with statistics on, the core
  * asks this function (set once, by the analysis) what a return address

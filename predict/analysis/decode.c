@@ -438,6 +438,89 @@ static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOpe
     }
 }
 
+/* ---- a zero guard ---------------------------------------------------------- */
+
+#define GUARD_REACH 32    /* instructions looked at before the cmov */
+
+/* A fresh name for each value a register takes; a 64-bit copy shares it. */
+static void guard_names(const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+                        bool call, uint32_t names[16], uint32_t *next)
+{
+    const ZydisDecodedOperand *dst = &ops[0], *src = &ops[1];
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOV && in->operand_count_visible == 2
+        && dst->type == ZYDIS_OPERAND_TYPE_REGISTER && src->type == ZYDIS_OPERAND_TYPE_REGISTER
+        && dst->size == 64 && src->size == 64 && dwarf_reg(dst->reg.value) < 16
+        && dwarf_reg(src->reg.value) < 16) {
+        names[dwarf_reg(dst->reg.value)] = names[dwarf_reg(src->reg.value)];
+        return;
+    }
+    for (unsigned i = 0; i < in->operand_count; i++) {
+        unsigned r = ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER
+                     && (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+                   ? dwarf_reg(ops[i].reg.value) : LGP_NOREG;
+        if (r < 16)
+            names[r] = (*next)++;
+    }
+    for (unsigned r = 0; call && r < 16; r++)
+        if (lgp__reg_is_caller_saved(r))
+            names[r] = (*next)++;
+}
+
+/* `test r, r`, then `cmovne d, s` or `cmove d, s` with no branch landing in
+ * between: d gets r's value unless it is zero (Redis' zmalloc allocates
+ * MALLOC_MIN_SIZE(n), that is n ? n : 8).  Returns the register that holds
+ * r's value at the cmov, the side to follow, or LGP_NOREG when the cmov is
+ * no such guard.  A zero argument takes the other side; a predicted size
+ * of 0 is never routed. */
+static unsigned zero_guard(lgp_code_t *code, uint32_t at, const ZydisDecodedInstruction *in,
+                           const ZydisDecodedOperand *ops)
+{
+    const ZydisDecodedOperand *dst = &ops[0], *src = &ops[1];
+    if ((in->mnemonic != ZYDIS_MNEMONIC_CMOVNZ && in->mnemonic != ZYDIS_MNEMONIC_CMOVZ)
+        || src->type != ZYDIS_OPERAND_TYPE_REGISTER || dst->size != 64 || src->size != 64)
+        return LGP_NOREG;
+    unsigned kept = dwarf_reg((in->mnemonic == ZYDIS_MNEMONIC_CMOVNZ ? src : dst)->reg.value);
+    ZydisDecodedInstruction x;
+    ZydisDecodedOperand xo[ZYDIS_MAX_OPERAND_COUNT];
+    /* the flags' writer, in the straight line before the cmov */
+    long setter = -1, start = -1;
+    for (long i = (long)at - 1; i >= 0 && i + GUARD_REACH >= (long)at; i--) {
+        const insn_t *p = &code->insns[i];
+        if ((code->insns[i + 1].flags & INSN_TARGET) || (p->flags & INSN_NOFALL)
+            || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len,
+                                                    &x, xo)))
+            return LGP_NOREG;
+        if (x.cpu_flags && x.cpu_flags->modified) {
+            setter = i;
+            break;
+        }
+    }
+    if (setter < 0 || x.mnemonic != ZYDIS_MNEMONIC_TEST || xo[0].type != ZYDIS_OPERAND_TYPE_REGISTER
+        || xo[1].type != ZYDIS_OPERAND_TYPE_REGISTER || xo[0].reg.value != xo[1].reg.value
+        || xo[0].size != 64)
+        return LGP_NOREG;
+    unsigned tested = dwarf_reg(xo[0].reg.value);
+    /* where the straight line began: the copies made since name the values */
+    for (start = setter; start > 0 && start + GUARD_REACH > (long)at; start--)
+        if ((code->insns[start].flags & INSN_TARGET) || (code->insns[start - 1].flags & INSN_NOFALL))
+            break;
+    uint32_t names[16], next = 16, tested_name = 0;
+    for (unsigned r = 0; r < 16; r++)
+        names[r] = r;
+    for (long i = start; i < (long)at; i++) {
+        const insn_t *p = &code->insns[i];
+        if (i == setter) {
+            tested_name = names[tested];
+            continue;
+        }
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len,
+                                                 &x, xo)))
+            return LGP_NOREG;
+        guard_names(&x, xo, (p->flags & INSN_CALL) != 0, names, &next);
+    }
+    return tested < 16 && kept < 16 && names[kept] == tested_name ? kept : LGP_NOREG;
+}
+
 /* ---- over every path ----------------------------------------------------- */
 
 /* Adds (key, add) to the set of the pass; false if it was there. */
@@ -595,14 +678,33 @@ static void step_back_slot(trace_t *t, uint32_t from, state_t s,
     push(t, s);
 }
 
-/* Whether the path from instruction i on reaches a call that never returns
- * with no branch on the way: a failure path that aborts. */
+/* The instruction a direct jmp inside the function lands on, or -1. */
+static long jump_target(lgp_code_t *code, size_t i)
+{
+    const insn_t *p = &code->insns[i];
+    ZydisDecodedInstruction in;
+    if ((p->flags & INSN_OUT)
+        || !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&code->minimal, NULL, code->bytes + p->off,
+                                                        p->len, &in))
+        || in.meta.category != ZYDIS_CATEGORY_UNCOND_BR || !in.raw.imm[0].is_relative)
+        return -1;
+    return lgp__code_index(code, code->start + p->off + p->len + (uint64_t)in.raw.imm[0].value.s);
+}
+
+/* Whether the path from instruction i on reaches a call that never returns,
+ * or the function's return, with no branch on the way: a failure path that
+ * aborts or gives up (zmalloc's size check calls its handler and returns
+ * NULL), which never comes back to the call traced. */
 static bool dies(lgp_code_t *code, long i)
 {
     for (int n = 0; i >= 0 && (size_t)i < code->count && n < 64; i++, n++) {
         uint16_t f = flags_at(code, (size_t)i);
-        if (f & INSN_NORET)
+        if (f & (INSN_NORET | INSN_RET))
             return true;
+        if ((f & INSN_NOFALL) && (i = jump_target(code, (size_t)i)) >= 0) {
+            i--;    /* on at the jmp's target */
+            continue;
+        }
         if ((f & INSN_NOFALL) || ((f & INSN_JCC) && !(f & INSN_DIESIDE)))
             return false;
     }
@@ -659,6 +761,11 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
         if (lgp__reg_is_caller_saved(s.reg))
             t->failed = true;
     } else if (writes(&in, ops, s.reg)) {
+        unsigned kept = zero_guard(code, from, &in, ops);
+        if (kept != LGP_NOREG) {
+            push(t, (state_t){ from, (uint8_t)kept, s.ext, 0, 0, s.add });
+            return;
+        }
         if (loads_slot(&in, ops, s, &slot)) {
             slot.at = from;
             push(t, slot);

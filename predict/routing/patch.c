@@ -42,6 +42,7 @@
 #include "../../wrap/entries.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -165,13 +166,24 @@ static int program_segments(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;   /* the first object is the program */
 }
 
-static const segment_t *segment_of(const pass_t *pass, uintptr_t addr, size_t len)
+static const segment_t *segment_in(const segment_t *segments, size_t count, uintptr_t addr,
+                                   size_t len)
 {
-    for (size_t i = 0; i < pass->segment_count; i++)
-        if (addr >= pass->segments[i].start && addr + len <= pass->segments[i].end)
-            return &pass->segments[i];
+    for (size_t i = 0; i < count; i++)
+        if (addr >= segments[i].start && addr + len <= segments[i].end)
+            return &segments[i];
     return NULL;
 }
+
+static const segment_t *segment_of(const pass_t *pass, uintptr_t addr, size_t len)
+{
+    return segment_in(pass->segments, pass->segment_count, addr, len);
+}
+
+/* The program's code segments as the last pass found them: a repoint, run
+ * from the allocator's slow path, may not ask the dynamic linker. */
+static segment_t      known_segments[MAX_SEGMENTS];
+static _Atomic size_t known_segment_count;
 
 static bool is_entry(const pass_t *pass, uintptr_t addr)
 {
@@ -187,6 +199,11 @@ static bool qualifies(const lgp_site_t *site)
 {
     return site->evidence != LGP_EVIDENCE_NONE && site->confidence >= LGP_PATCH_CONFIDENCE
         && site->size > 0;
+}
+
+static bool patched_malloc_site(const lgp_site_t *site)
+{
+    return site->via == LGP_VIA_DIRECT && site->callee && strcmp(site->callee, "malloc") == 0;
 }
 
 static bool plan(pass_t *pass, uintptr_t call, uintptr_t to, bool entry)
@@ -215,7 +232,7 @@ static bool plan_sites(pass_t *pass, const lgp_table_t *table)
         const lgp_site_t *site = &table->sites[i];
         /* A site that does not qualify now may have been patched by an
          * earlier table: every direct malloc site is looked at. */
-        if (site->via != LGP_VIA_DIRECT || !site->callee || strcmp(site->callee, "malloc") != 0)
+        if (!patched_malloc_site(site))
             continue;
         bool wanted = qualifies(site);
         uintptr_t call = (uintptr_t)site->address + table->bias - CALL_SIZE;
@@ -356,6 +373,10 @@ size_t lgp__patch_sites(const lgp_table_t *table)
     if (!pass)
         return 0;
     dl_iterate_phdr(program_segments, pass);
+    if (atomic_load_explicit(&known_segment_count, memory_order_acquire) == 0) {
+        memcpy(known_segments, pass->segments, sizeof known_segments);
+        atomic_store_explicit(&known_segment_count, pass->segment_count, memory_order_release);
+    }
     for (size_t c = 0; c < MAX_ENTRIES; c++) {
         lg_route_entry_t entry = lg_route_entry(c);
         if (!entry)
@@ -387,4 +408,57 @@ size_t lgp__patch_sites(const lgp_table_t *table)
     free(pass->patches);
     free(pass);
     return using_entry;
+}
+
+/* ---- a new class's sites ---------------------------------------------------- */
+
+static bool is_class_entry(uintptr_t addr)
+{
+    lg_route_entry_t entry;
+    for (size_t c = 0; (entry = lg_route_entry(c)) != NULL; c++)
+        if ((uintptr_t)entry == addr)
+            return true;
+    return false;
+}
+
+size_t lgp__patch_repoint(const lgp_table_t *table, size_t size)
+{
+    size_t cls = lg_route_class_for(size);
+    lg_route_entry_t entry = cls != LG_ROUTE_NONE ? lg_route_entry(cls) : NULL;
+    size_t nseg = atomic_load_explicit(&known_segment_count, memory_order_acquire);
+    if (!table || !entry || nseg == 0 || pthread_mutex_trylock(&pass_lock) != 0)
+        return 0;
+    uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t moved = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *site = &table->sites[i];
+        if (!patched_malloc_site(site) || !qualifies(site) || site->size != size)
+            continue;
+        uintptr_t call = (uintptr_t)site->address + table->bias - CALL_SIZE;
+        const segment_t *seg = segment_in(known_segments, nseg, call, CALL_SIZE);
+        intptr_t rel = (intptr_t)entry - (intptr_t)(call + CALL_SIZE);
+        if (!seg || ((call + 1) & 7) > 4 || rel < INT32_MIN || rel > INT32_MAX)
+            continue;
+        const uint8_t *code = (const uint8_t *)call;
+        int32_t old;
+        memcpy(&old, code + 1, sizeof old);
+        uintptr_t target = call + CALL_SIZE + (intptr_t)old;
+        if (code[0] != CALL_REL32 || target == (uintptr_t)entry || !is_class_entry(target))
+            continue;   /* at malloc (never patched), or there already */
+        /* never waits: this thread may be forking (fork_prepare holds it) */
+        if (pthread_mutex_trylock(&window_lock) != 0)
+            break;
+        window_mine = true;
+        uintptr_t page = (call + 1) & ~(page_size - 1);
+        bool protect = !(seg->prot & PROT_WRITE);
+        if (!protect || mprotect((void *)page, page_size, PROT_READ | PROT_WRITE | PROT_EXEC) == 0) {
+            store_displacement(call, (int32_t)rel);
+            if (protect)
+                (void)mprotect((void *)page, page_size, seg->prot); /* a page just changed */
+            moved++;
+        }
+        window_lock_give();
+    }
+    pthread_mutex_unlock(&pass_lock);
+    return moved;
 }

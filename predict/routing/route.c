@@ -2,6 +2,13 @@
  * get exact-fit classes, which call sites take the short path (patch.c),
  * and what the statistics look up.  Runs each time a table is published.
  *
+ * A predicted size gets its exact-fit class by use, not by how many sites
+ * name it: the core's sampler sees every refill of a thread's page (about
+ * an OS page of blocks, or one larger block), and a predicted size gets
+ * its class once LGP_EXACT_REFILLS of them were of that size.  A site run
+ * once at start-up makes no class that then serves other sizes
+ * (docs/decisions.md#exact-by-use).
+ *
  * Each mechanism can be switched off on its own, to measure what it
  * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PATCH=0;
  * LGMALLOC_PREDICT=0 turns off the analysis.  (Prepared classes, pages
@@ -18,7 +25,7 @@
 
 /* Sites below this confidence shape nothing. */
 #define LGP_ROUTE_CONFIDENCE 0.8f
-#define LGP_ROUTE_SIZES      64    /* distinct sizes considered, most wanted first */
+#define LGP_ROUTE_SIZES      256   /* distinct sizes considered, most sites first */
 
 typedef struct wanted_s {
     size_t size;
@@ -69,6 +76,59 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
     return n;
 }
 
+/* ---- exact-fit classes by use -------------------------------------------- */
+
+#define LGP_EXACT_REFILLS 8   /* a size's refills before it gets its class */
+#define LGP_WATCHED       64  /* sizes watched, most sites first: each refill
+                                 looks through them */
+
+/* The predicted sizes that would get a class, and their refills so far.
+ * Only added to (a later table's sizes after the earlier's), so the
+ * sampler reads them without a lock. */
+typedef struct watched_s {
+    _Atomic size_t   size;
+    _Atomic uint32_t refills;
+} watched_t;
+
+static watched_t       watched[LGP_WATCHED];
+static _Atomic size_t  watched_count;
+
+static watched_t *watched_find(size_t size)
+{
+    size_t n = atomic_load_explicit(&watched_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&watched[i].size, memory_order_relaxed) == size)
+            return &watched[i];
+    return NULL;
+}
+
+/* Called by the publishing thread only. */
+static size_t watch(const wanted_t *wanted, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t count = atomic_load_explicit(&watched_count, memory_order_relaxed);
+        if (count == LGP_WATCHED)
+            break;
+        if (watched_find(wanted[i].size) || !lg_route_exact_wanted(wanted[i].size))
+            continue;
+        atomic_store_explicit(&watched[count].size, wanted[i].size, memory_order_relaxed);
+        atomic_store_explicit(&watched_count, count + 1, memory_order_release);
+    }
+    return atomic_load_explicit(&watched_count, memory_order_relaxed);
+}
+
+/* The core's sampler (lib/route.h): a refill of a watched size counts for
+ * it, whoever asked.  The size alone says how much it is used, and calloc's
+ * and realloc's refills come from inside lgmalloc, where no site is seen. */
+static void sample(size_t size)
+{
+    watched_t *w = watched_find(size);
+    if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
+                 == LGP_EXACT_REFILLS
+        && lg_route_add_exact(&size, 1) > 0 && !lg_stats_enabled())
+        lgp__patch_repoint(lgp_self_table(), size);
+}
+
 /* ---- the statistics' lookup --------------------------------------------- */
 
 #define LGP_WRAP_DEPTH  4    /* a wrapper of a wrapper ... */
@@ -114,12 +174,9 @@ void lgp__route(const lgp_table_t *table)
 {
     wanted_t wanted[LGP_ROUTE_SIZES];
     size_t sized, n = wanted_sizes(table, wanted, LGP_ROUTE_SIZES, &sized);
-    size_t sizes[LGP_ROUTE_SIZES];
-    for (size_t i = 0; i < n; i++)
-        sizes[i] = wanted[i].size;
-    if (!switched_off("LGMALLOC_PREDICT_EXACT"))
-        lg_route_add_exact(sizes, n);
     lg_route_set_lookup(lookup, table->count, sized);
+    if (!switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0)
+        lg_route_set_sampler(sample);
     /* with statistics on every malloc must reach the counting path */
     if (!lg_stats_enabled())
         lgp__patch_sites(table);

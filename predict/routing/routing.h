@@ -31,4 +31,12 @@ void lgp__route(const lgp_table_t *table);
  * that use an entry afterwards. */
 size_t lgp__patch_sites(const lgp_table_t *table);
 
+/* Points the patched sites of size at its class's entry, once the class
+ * serving it has changed (an exact-fit class made by use, route.c).  Called
+ * from the allocator's slow path: allocates nothing, asks the dynamic
+ * linker nothing, and waits for no lock (a site it cannot repoint keeps
+ * the entry it has, which still serves the size).  Returns how many sites
+ * it repointed. */
+size_t lgp__patch_repoint(const lgp_table_t *table, size_t size);
+
 #endif /* LGP_ROUTING_H */

@@ -67,7 +67,8 @@ Test(class_stats, count_frees_from_other_threads)
 #if LG_TEST_PREDICT /* built with the call-site analysis */
 
 /* A literal size at its own call site: predicted, and given an exact class
- * (2100 bytes would take 2560 in the standard classes). */
+ * once it has filled a few pages (2100 bytes would take 2560 in the
+ * standard classes). */
 __attribute__((noinline)) static void *predicted_2100(void)
 {
     return malloc(2100);
@@ -75,6 +76,10 @@ __attribute__((noinline)) static void *predicted_2100(void)
 
 Test(class_stats, prediction_makes_an_exact_class_and_counts_its_hits)
 {
+    enum { USE = 64 };
+    void *used[USE];
+    for (int i = 0; i < USE; i++)
+        used[i] = predicted_2100();
     lg_predict_stats_t before;
     lg_predict_stats_get(&before);
     cr_assert_gt(before.sites, 0);
@@ -96,6 +101,8 @@ Test(class_stats, prediction_makes_an_exact_class_and_counts_its_hits)
     cr_assert_geq(exact.requests, 10);
     for (int i = 0; i < 10; i++)
         free(p[i]);
+    for (int i = 0; i < USE; i++)
+        free(used[i]);
 }
 
 #endif

@@ -242,6 +242,27 @@ Test(prediction, resolves_wrappers_that_add_a_constant)
     cr_assert_eq(n, 20, "%zu sites call the wrappers that add a constant", n);
 }
 
+/* Redis' zmalloc (zmalloc_like.h): a size check that returns NULL, then
+ * malloc(n ? n : 8) and a counter, with or without a 16-byte header.  Its
+ * callers' constants are their sizes (plus 16), at the confidence that
+ * routes them (predict/routing/route.c). */
+Test(prediction, resolves_wrappers_that_guard_zero_and_count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.nwrapped; i++) {
+        const lgfx_group_t *g = &groups.wrapped[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (!calls(s, "lgfx_zmalloc") && !calls(s, "lgfx_zmalloc_header"))
+            continue;
+        n++;
+        cr_expect(s->evidence != LGP_EVIDENCE_NONE && s->confidence >= 0.8f && s->size == g->min,
+                  "0x%llx (calls %s): %llu at %.2f, saw %llu", (unsigned long long)g->ra,
+                  s->callee, (unsigned long long)s->size, (double)s->confidence,
+                  (unsigned long long)g->min);
+    }
+    cr_assert_eq(n, 20, "%zu sites call the zmalloc-shaped wrappers", n);
+}
+
 /* The allocation a wrapper returns knows where the wrapper's return
  * address lies above its own on the stack (the run-time check reads it
  * there): as the recording allocator found it. */

@@ -12,6 +12,9 @@
 #include "lgmalloc.h"
 #include "lgmalloc_predict.h"
 
+void *volatile lgfx_wrap_ra;
+#include "zmalloc_like.h"   /* lgfx_zmalloc, lgfx_zmalloc_header: Redis' zmalloc */
+
 #define CALLS 1000
 
 volatile int wrapped_count;
@@ -78,18 +81,30 @@ SITE(site_doubling, doubling_alloc(200))
 SITE(site_header_named, header_named(100))
 SITE(site_tail_named, tail_named(100))
 SITE(site_tail_doubling, tail_doubling(200))
+SITE(site_zmalloc, lgfx_zmalloc(136))
+SITE(site_zmalloc_header, lgfx_zmalloc_header(120))
 
-static lg_predict_stats_t run(void *(*site)(void))
+static void free_past_header(void *p)
+{
+    free((char *)p - 16);
+}
+
+static lg_predict_stats_t run_freeing(void *(*site)(void), void (*release)(void *))
 {
     cr_assert(lg_stats_enabled(), "run with LGMALLOC_STATS=1");
     cr_assert_not_null(lgp_self_wait(), "no prediction table");
     lg_predict_stats_t before, after;
     lg_predict_stats_get(&before);
     for (int i = 0; i < CALLS; i++)
-        free(site());
+        release(site());
     lg_predict_stats_get(&after);
     return (lg_predict_stats_t){ .hits = after.hits - before.hits,
                                  .misses = after.misses - before.misses };
+}
+
+static lg_predict_stats_t run(void *(*site)(void))
+{
+    return run_freeing(site, free);
 }
 
 Test(wrapped, allocations_through_a_wrapper_are_checked_against_its_callers_site)
@@ -130,4 +145,18 @@ Test(wrapped, a_named_function_that_tail_calls_with_another_size_counts_misses)
 {
     lg_predict_stats_t d = run(site_tail_doubling);
     cr_expect_geq(d.misses, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+}
+
+Test(wrapped, allocations_through_a_zmalloc_shaped_wrapper_are_checked_at_their_callers_site)
+{
+    lg_predict_stats_t d = run(site_zmalloc);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, a_zmalloc_shaped_wrapper_with_a_header_is_checked_with_it)
+{
+    lg_predict_stats_t d = run_freeing(site_zmalloc_header, free_past_header);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
 }

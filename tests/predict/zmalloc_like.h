@@ -1,0 +1,58 @@
+/* Two wrappers shaped like Redis' zmalloc as GCC -O2 compiles it (written
+ * in assembly, so the tests see that shape at every optimisation level):
+ * a size check whose failure calls a handler through a pointer and returns
+ * NULL, MALLOC_MIN_SIZE(n) (n ? n : 8, a test and a cmov), the allocation,
+ * and a counter of the memory used.  lgfx_zmalloc counts the block's
+ * usable size; lgfx_zmalloc_header allocates 16 bytes more, stores the size
+ * there and returns the block past it.  Each keeps its return address in
+ * lgfx_wrap_ra, for the fixture's records.
+ *
+ * Included once per program: it defines the counter and the handler. */
+#ifndef LGFX_ZMALLOC_LIKE_H
+#define LGFX_ZMALLOC_LIKE_H
+
+#include <stddef.h>
+
+extern void *volatile lgfx_wrap_ra;
+
+size_t lgfx_used_memory;
+static void lgfx_zmalloc_oom(size_t n) { (void)n; }
+void (*lgfx_oom_handler)(size_t) = lgfx_zmalloc_oom;
+
+void *lgfx_zmalloc(size_t n);
+void *lgfx_zmalloc_header(size_t n);
+
+#define LGFX_ZMALLOC_ASM(name, adjust, after)                                      \
+    ".text\n.globl " name "\n.type " name ", @function\n" name ":\n"            \
+    "\t.cfi_startproc\n"                                                         \
+    "\tmovq (%rsp), %rax\n\tmovq %rax, lgfx_wrap_ra(%rip)\n"                     \
+    "\tmovabsq $0x7ffffffffffffffe, %rax\n"                                      \
+    "\tpushq %rbp\n\t.cfi_def_cfa_offset 16\n\t.cfi_offset %rbp, -16\n"          \
+    "\tpushq %rbx\n\t.cfi_def_cfa_offset 24\n\t.cfi_offset %rbx, -24\n"          \
+    "\tmovq %rdi, %rbx\n"                                                        \
+    "\tsubq $8, %rsp\n\t.cfi_def_cfa_offset 32\n"                                \
+    "\tcmpq %rdi, %rax\n\tjb 1f\n"                                               \
+    "\ttestq %rdi, %rdi\n\tmovl $8, %edi\n\tcmovneq %rbx, %rdi\n"                \
+    adjust                                                                       \
+    "\tcall malloc\n"                                                            \
+    "\tmovq %rax, %rbp\n\ttestq %rax, %rax\n\tje 1f\n"                           \
+    after                                                                        \
+    "2:\n\t.cfi_remember_state\n"                                                \
+    "\taddq $8, %rsp\n\t.cfi_def_cfa_offset 24\n"                                \
+    "\tmovq %rbp, %rax\n"                                                        \
+    "\tpopq %rbx\n\t.cfi_def_cfa_offset 16\n"                                    \
+    "\tpopq %rbp\n\t.cfi_def_cfa_offset 8\n"                                     \
+    "\tret\n"                                                                    \
+    "\t.cfi_restore_state\n"                                                     \
+    "1:\n\tmovq %rbx, %rdi\n\txorl %ebp, %ebp\n"                                 \
+    "\tcall *lgfx_oom_handler(%rip)\n\tjmp 2b\n"                                 \
+    "\t.cfi_endproc\n.size " name ", .-" name "\n"
+
+__asm__(LGFX_ZMALLOC_ASM("lgfx_zmalloc", "",
+                         "\tmovq %rax, %rdi\n\tcall malloc_usable_size\n"
+                         "\tlock addq %rax, lgfx_used_memory(%rip)\n")
+        LGFX_ZMALLOC_ASM("lgfx_zmalloc_header", "\tleaq 16(%rdi), %rdi\n",
+                         "\tmovq %rbx, (%rbp)\n\taddq $16, %rbp\n"
+                         "\tlock addq %rbx, lgfx_used_memory(%rip)\n"));
+
+#endif
