@@ -67,7 +67,7 @@ static void abandoned_unlink(lg_segment_t *seg, lg_heap_t *heap)
     seg->owner = heap->owner;
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     lg__unowned_forget(lg__dirty_slices(seg));
-    lg__purge_add_dirty(heap, lg__dirty_slices(seg));   /* the caller is heap's thread */
+    lg__purge_add_adopted(heap, lg__dirty_slices(seg));   /* the caller is heap's thread */
 }
 
 /* Puts seg, which no heap owns now, on the abandoned list.  Each page is
@@ -107,6 +107,7 @@ void lg__segment_abandon_all(lg_heap_t *heap)
         abandon_pages(seg);
     }
     heap->dirty_slices = 0;
+    heap->adopted_slices = 0;
 }
 
 /* In a child after fork: the segments of a thread that does not exist in
@@ -129,6 +130,7 @@ void lg__segment_orphan_all(lg_heap_t *heap)
     }
     heap->segments = NULL;
     heap->dirty_slices = 0;
+    heap->adopted_slices = 0;
 }
 
 /* A block was freed into a page of seg whose owner could not be told: it
@@ -243,13 +245,20 @@ void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
     }
 }
 
-/* Adopts the most recently abandoned segment; false when there is none. */
-bool lg__segment_adopt_one(lg_heap_t *heap)
+/* Abandoned segments looked at for a resident run of free slices. */
+#define LG_ADOPT_SCAN 8
+
+/* Adopts the most recently abandoned segment; with warm_slices > 0, the
+ * most recent of the first few that have a resident run of that many
+ * free slices.  False when there is none. */
+bool lg__segment_adopt_one(lg_heap_t *heap, unsigned warm_slices)
 {
     /* under one lock: once it is let go, another thread may adopt the
      * segment, empty it and unmap it */
     lg__lock();
     lg_segment_t *seg = lg__abandoned;
+    for (unsigned i = 1; warm_slices && seg && !lg__segment_has_warm_span(seg, warm_slices); i++)
+        seg = i < LG_ADOPT_SCAN ? seg->next : NULL;
     if (seg)
         abandoned_unlink(seg, heap);
     lg__unlock();

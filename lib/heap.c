@@ -307,7 +307,7 @@ void lg_collect(void)
 {
     lg_heap_t *heap = lg__heap;
     if (heap != &lg__heap_empty) {
-        while (lg__segment_adopt_one(heap))
+        while (lg__segment_adopt_one(heap, 0))
             ;
     }
     lg_thread_collect();

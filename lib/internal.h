@@ -31,7 +31,9 @@ extern lg_segment_t *lg__abandoned;  /* the abandoned list, newest first (under 
 extern size_t lg__orphaned;          /* segments left behind in a fork's child */
 void       lg__segment_abandon_all(lg_heap_t *heap);   /* at thread exit */
 void       lg__segment_orphan_all(lg_heap_t *heap);    /* in a fork's child */
-bool       lg__segment_adopt_one(lg_heap_t *heap);
+/* The most recently abandoned segment, or with warm_slices > 0 one that
+ * has a resident run of that many free slices; false if none was found. */
+bool       lg__segment_adopt_one(lg_heap_t *heap, unsigned warm_slices);
 bool       lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg);
 void       lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg);
 lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t *closed);
@@ -223,6 +225,8 @@ void     lg__purge_segment(lg_segment_t *seg);   /* every free resident slice of
 /* Counts n more free resident slices in the heap and starts its purge
  * ticks if they were stopped. */
 void     lg__purge_add_dirty(lg_heap_t *heap, unsigned n);
+/* The same for the free slices of a segment the heap adopts. */
+void     lg__purge_add_adopted(lg_heap_t *heap, unsigned n);
 void     lg__purge_heap(lg_heap_t *heap);        /* every free slice of the heap, now */
 void     lg__purge_freed(lg_heap_t *heap);       /* a page's slices were freed */
 void     lg__purge_tick(lg_heap_t *heap);        /* the heap's purge tick, if due */
@@ -265,7 +269,7 @@ void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
 
 /* Empty segments: kept mapped for reuse, or unmapped. */
 
-#define LG_SEGMENT_CACHE 4   /* empty segments kept mapped for reuse */
+#define LG_SEGMENT_CACHE 16  /* empty segments kept mapped for reuse (their free slices: purge.c) */
 extern lg_segment_t *lg__segcache[LG_SEGMENT_CACHE];   /* under lg__lock */
 extern unsigned lg__segcache_count;
 lg_segment_t *lg__segcache_take(void); /* or NULL */
@@ -296,6 +300,8 @@ void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 /* Gives the slices of a page with no block in use back to its segment;
  * returns how many of them are dirty (touched, so resident). */
 unsigned   lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page);
+/* Has seg a run of k free slices that are all resident? */
+bool       lg__segment_has_warm_span(const lg_segment_t *seg, unsigned k);
 
 /* ---- statistics (stats.c) ---- */
 

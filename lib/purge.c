@@ -8,8 +8,9 @@
  * queue that fills and drains) otherwise faults in the same pages at
  * every swing; see docs/decisions.md#purge-delay.  Beyond LG_DIRTY_MAX
  * free resident slices a heap purges them all at once: the bound on what
- * a thread that stops allocating keeps.  With a delay of 0 it purges them
- * whenever LG_PURGE_BATCH are free.
+ * a thread that stops allocating keeps; the free slices of segments it
+ * adopted are not counted there, they only age.  With a delay of 0 it
+ * purges them whenever LG_PURGE_BATCH are free.
  *
  * Segments no heap owns (cached or abandoned) keep some of theirs too,
  * under a budget of their own (below). */
@@ -18,20 +19,20 @@
 #define LG_DIRTY_MAX 128     /* 8 MiB */
 #define LG_PURGE_BATCH 4     /* 256 KiB: fewer calls to the OS */
 #define LG_UNOWNED_SLICES 16 /* free slices kept resident in segments no heap owns (1 MiB) */
-#define LG_UNOWNED_MAX LG_DIRTY_MAX /* and up to this for UNOWNED_DELAY_MS */
+#define LG_UNOWNED_MAX 384   /* and up to this (24 MiB) for UNOWNED_DELAY_MS */
 
 /* Resident free slices of the segments no heap owns (cached or abandoned),
  * under lg__lock: up to LG_UNOWNED_SLICES of them are kept, so a thread that
  * starts as another exits finds its pages resident.  Up to LG_UNOWNED_MAX
- * are kept for as long as a heap keeps its own (two purge delays), then
- * purged at the next purge tick of any heap: threads that hand their
- * blocks to the next generation leave it megabytes at every exit, and
- * purging them at once made the next one fault them in again; see
- * docs/decisions.md#unowned-slices.  unowned_purge_due: when that purge
- * is due, 0 if none is. */
+ * are kept for ten purge delays after they left their heap, also in the
+ * heap that adopts their segment meanwhile, then purged at the next purge
+ * tick of any heap: threads that hand their blocks to the next generation
+ * leave it megabytes at every exit, and purging them sooner made the next
+ * one fault them in again; see docs/decisions.md#unowned-slices.
+ * unowned_purge_due: when that purge is due, 0 if none is. */
 static unsigned unowned_dirty;
 static _Atomic(uint64_t) unowned_purge_due;
-#define UNOWNED_DELAY_MS (2 * lg__options.purge_delay_ms)
+#define UNOWNED_DELAY_MS (10 * lg__options.purge_delay_ms)
 
 /* Purges the free resident slices of seg in mask. */
 static void purge_slices(lg_segment_t *seg, uint64_t mask)
@@ -68,8 +69,21 @@ void lg__purge_add_dirty(lg_heap_t *heap, unsigned n)
         heap->purge_due = heap->dirtied_ms + heap->purge_delay_ms;
 }
 
+/* LG_DIRTY_MAX bounds what the heap's own frees leave; the free slices an
+ * adopted segment brings only age: a thread that needs pages adopts an
+ * exited thread's segments to reuse their memory, and purging all of it
+ * then made the threads that followed fault it in again; see
+ * docs/decisions.md#unowned-slices. */
+void lg__purge_add_adopted(lg_heap_t *heap, unsigned n)
+{
+    lg__purge_add_dirty(heap, n);
+    heap->adopted_slices += n;
+}
+
 /* Purges the heap's free slices, all of them or those aged over a tick
  * (the others age now), and releases its segments left empty and purged.
+ * At a tick (now > 0), a segment adopted within UNOWNED_DELAY_MS of
+ * leaving its heap keeps its slices until then.
  * Out of line: the purge tick, taken every LG_HEARTBEAT frees, stays as
  * short as it is. */
 static lg_noinline void heap_purge(lg_heap_t *heap, bool all, uint64_t now)
@@ -77,6 +91,8 @@ static lg_noinline void heap_purge(lg_heap_t *heap, bool all, uint64_t now)
     lg_segment_t *seg = heap->segments, *next;
     for (; seg; seg = next) {
         next = seg->next;
+        if (now != 0 && now < seg->left_ms + UNOWNED_DELAY_MS)
+            continue;
         uint64_t purge = all ? seg->dirty_mask : seg->aged_mask;
         lg_assert(heap->dirty_slices >= lg__popcount(purge));
         heap->dirty_slices -= lg__popcount(purge);
@@ -87,6 +103,8 @@ static lg_noinline void heap_purge(lg_heap_t *heap, bool all, uint64_t now)
             lg__segment_release(seg);
         }
     }
+    if (heap->adopted_slices > heap->dirty_slices)
+        heap->adopted_slices = heap->dirty_slices;
     heap->purge_due = heap->dirty_slices ? now + heap->purge_delay_ms : 0;
 }
 
@@ -97,7 +115,7 @@ void lg__purge_heap(lg_heap_t *heap)
 
 void lg__purge_freed(lg_heap_t *heap)
 {
-    if (heap->dirty_slices > LG_DIRTY_MAX
+    if (heap->dirty_slices > LG_DIRTY_MAX + heap->adopted_slices
         || (heap->purge_delay_ms == 0 && heap->dirty_slices >= LG_PURGE_BATCH))
         lg__purge_heap(heap);
     else

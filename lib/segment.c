@@ -67,6 +67,12 @@ static int find_span(const lg_segment_t *seg, unsigned k, bool *warm)
     return starts ? __builtin_ctzll(resident ? resident : starts) : -1;
 }
 
+bool lg__segment_has_warm_span(const lg_segment_t *seg, unsigned k)
+{
+    bool warm;
+    return find_span(seg, k, &warm) >= 0 && warm;
+}
+
 static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, size_t cls)
 {
     unsigned k = lg__class_slices[cls];
@@ -79,7 +85,8 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
      * would call that block reachable however it leaked */
     if (LG_VALGRIND && capacity * block == (size_t)k << LG_SLICE_SHIFT)
         capacity--;
-    unsigned warm = lg__popcount(seg->dirty_mask & span);
+    uint64_t resident = seg->dirty_mask & span;
+    unsigned warm = lg__popcount(resident);
     lg_assert((seg->free_mask & span) == span && heap->dirty_slices >= warm);
 
     /* resident free slices were counted as committed already */
@@ -103,6 +110,7 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     page->div_base = (uintptr_t)page->bump * page->div_mul;
     page->div_limit = page->div_mul;
     page->owner = seg->owner;
+    page->resident = resident;
     for (unsigned i = first; i < first + k; i++)
         lg__slice_set(seg, i, page);
     lg__count_add(&lg__counters.pages_in_use, 1, NULL);
@@ -118,11 +126,13 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
     unsigned k = lg__class_slices[cls];
     if (!lg__limit_allows(heap, (size_t)k << LG_SLICE_SHIFT))
         return NULL;
-    /* a resident run in any segment first: taking the first segment's
-     * fresh slices while another's lay resident and free made a program
-     * that fills and frees memory over and over hold both; see
+    /* a resident run in any segment first, the heap's own or one an
+     * exited thread left: taking the first segment's fresh slices while
+     * another's lay resident and free made a program that fills and frees
+     * memory over and over hold both, and threads that start as others
+     * exit fault in fresh memory while the old is purged; see
      * docs/decisions.md#resident-slices-first */
-    do {
+    for (;;) {
         lg_segment_t *cold = NULL;
         int cold_first = -1;
         for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
@@ -135,9 +145,13 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
                 cold_first = first;
             }
         }
+        if (lg__segment_adopt_one(heap, k))
+            continue;
         if (cold)
             return page_init(heap, cold, (unsigned)cold_first, cls);
-    } while (lg__segment_adopt_one(heap));
+        if (!lg__segment_adopt_one(heap, 0))
+            break;
+    }
     lg_segment_t *seg = segment_new(heap);
     return seg ? page_init(heap, seg, 1, cls) : NULL;
 }
@@ -149,11 +163,16 @@ unsigned lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page)
     lg_assert(page->state == LG_PAGE_FREE && (seg->free_mask & span) == 0 && seg->pages_used > 0);
     for (unsigned i = first; i < first + k; i++)
         lg__slice_set(seg, i, &lg__window.invalid);
-    /* only the part of the page ever handed out is resident */
+    /* resident: the part of the page ever handed out, and the slices that
+     * were resident when it was made (a page that handed out less than
+     * it took resident left the rest resident unknown to the purge, for
+     * good); see docs/decisions.md#page-resident-slices */
     size_t touched = (size_t)(page->bump - lg__page_start(seg, page));
-    unsigned dirty = (unsigned)((touched + LG_SLICE_SIZE - 1) >> LG_SLICE_SHIFT);
+    unsigned used = (unsigned)((touched + LG_SLICE_SIZE - 1) >> LG_SLICE_SHIFT);
+    uint64_t resident = (used ? (((uint64_t)1 << used) - 1) << first : 0) | page->resident;
+    unsigned dirty = lg__popcount(resident);
     seg->free_mask |= span;
-    seg->dirty_mask |= dirty ? (((uint64_t)1 << dirty) - 1) << first : 0;
+    seg->dirty_mask |= resident;
     lg__count_decommit((size_t)(k - dirty) << LG_SLICE_SHIFT);
     seg->pages_used--;
     lg__count_sub(&lg__counters.pages_in_use, 1);

@@ -163,6 +163,7 @@ typedef struct lg_page_s {
     struct lg_page_s *next, *prev;          /* class queue */
     uint8_t    *bump;            /* fresh blocks not yet on a free list */
     uint8_t    *end;             /* end of the last whole block */
+    uint64_t    resident;        /* slices of its segment that were resident when it was made */
 } lg_page_t;
 
 _Static_assert(offsetof(lg_page_t, list_key) + sizeof(uintptr_t) <= 64,
@@ -221,6 +222,7 @@ struct lg_heap_s {
     lg_page_t *_Atomic xpages;        /* full pages that got remote frees (MPSC stack) */
     lg_segment_t *segments;           /* segments owned, doubly linked */
     size_t     dirty_slices;          /* free slices not yet purged, over all segments */
+    size_t     adopted_slices;        /* of them, at most those its adopted segments brought */
     uint64_t   purge_due;             /* next purge tick (lg__os_now_ms), 0 when none is due */
     uint64_t   dirtied_ms;            /* when free slices were last added */
     uint64_t   paged_ms;              /* when it last needed a new page */

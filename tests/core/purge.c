@@ -194,6 +194,36 @@ Test(purge, a_heap_keeps_a_bounded_amount_resident)
     run_in_thread(bounded);
 }
 
+/* A page made on resident free slices gives them all back as resident,
+ * however little of it was used, so they are purged with the rest: 2 MiB
+ * of small blocks freed, a 200 KiB block (a page of 14 slices) placed on
+ * their slices and freed with only its first bytes written, then
+ * lg_thread_collect.  (The page gave back as resident only the slices
+ * its blocks reached: the other 10 stayed resident, unknown to the purge,
+ * for good.) */
+static void *resident_slices_given_back(void *arg)
+{
+    lg_thread_purge_delay(60000);
+    blocks_t b = allocate(2 * MiB);
+    free_blocks(&b);
+    unsigned char *big = malloc(200 << 10);
+    cr_assert_not_null(big);
+    memset(big, 1, 64);
+    free(big);
+    lg_thread_collect();
+    size_t kept = resident(&b);
+    cr_log_info("of %zu blocks' pages, %zu resident after lg_thread_collect", b.n, kept);
+    cr_assert_leq(kept * 10, b.n, "%zu of %zu pages still resident after lg_thread_collect",
+                  kept, b.n);
+    free(b.p);
+    return arg;
+}
+
+Test(purge, a_page_on_resident_slices_gives_them_all_back_to_the_purge)
+{
+    run_in_thread(resident_slices_given_back);
+}
+
 /* With no delay a thread gives memory back as it frees it, 256 KiB at a
  * time; a new thread starts with the default delay, or the environment's. */
 static void *no_delay(void *arg)
