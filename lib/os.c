@@ -129,8 +129,17 @@ void *lg__os_map_aligned(size_t size, size_t align, size_t *mapped)
         lg__huge_cache_clear();
         lg__segcache_clear();
         p = os_map(size + align);
-        if (!p)
-            return NULL;
+        if (!p) {
+            /* short of address space for the slack: the exact size, at
+             * an aligned place chosen here */
+            if (!(p = map_below(size, align))) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            *mapped = size;
+            lg__count_add(&lg__counters.reserved, size, NULL);
+            return p;
+        }
     }
     uint8_t *q = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
     if (q > p)
