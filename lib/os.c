@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,21 +52,25 @@ static bool os_map_at(uintptr_t addr, size_t size)
 /* ---- where lgmalloc's memory goes ------------------------------------------ */
 
 /* lgmalloc keeps memory for blocks only where the map of units reaches,
- * below 2^LG_ADDRESS_BITS (fast.h).  The kernel hands out addresses
- * above 2^47 (2^48 on arm64 with 48-bit addresses) only to a mapping that
- * asks for them; a mapping it puts beyond the map all the same (or, in
- * the tests' variant with a narrowed map, every one) is given back and
- * placed anew, at a random place below, as the window is.  See
- * docs/decisions.md#address-width. */
+ * below 2^LG_ADDRESS_BITS (fast.h).  Kernels hand out addresses above
+ * 2^47 on x86-64 (5-level paging) and above 2^48 on arm64 (52-bit
+ * addresses) only to a mapping that asks for them; a mapping put beyond
+ * the map all the same (or, in the tests' variant with a narrowed map,
+ * every one) is given back and placed anew, at a random place below, as
+ * the window is.  See docs/decisions.md#address-width. */
 #if UINTPTR_MAX > 0xffffffffu
-/* The top of the address space the kernel hands out unasked, as the stack
- * shows it (2^47 on x86-64, 2^39 to 2^48 on arm64 as configured), and no
- * higher than the map reaches. */
+/* The top of the address space the kernel hands out unasked, as the main
+ * thread's stack shows it (its program name is at the stack's top: 2^47
+ * on x86-64, 2^39 to 2^48 on arm64 as configured), and no higher than the
+ * map reaches. */
 static uintptr_t space_top(void)
 {
     static uintptr_t top;
     if (!top) {
-        unsigned bits = lg__log2((uintptr_t)__builtin_frame_address(0)) + 1;
+        uintptr_t stack = (uintptr_t)getauxval(AT_EXECFN);
+        if (!stack)
+            stack = (uintptr_t)__builtin_frame_address(0);
+        unsigned bits = lg__log2(stack) + 1;
         top = (uintptr_t)1 << (bits < LG_ADDRESS_BITS ? bits : LG_ADDRESS_BITS);
     }
     return top;
