@@ -78,7 +78,7 @@ static void abandon_pages(lg_segment_t *seg)
     bool freed_into = false;
     for (unsigned i = 1; i < LG_SLICES;) {
         lg_page_t *page = seg->slice_page[i];
-        if (page == &lg__window.invalid) {
+        if (page == LG_NO_PAGE) {
             i++;
             continue;
         }
@@ -166,7 +166,7 @@ static void service_segment(lg_segment_t *seg)
     unsigned counted = lg__dirty_slices(seg);
     /* count, do not look: a page given back leaves the slice table */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
-        while (seg->slice_page[i] == &lg__window.invalid)
+        while (seg->slice_page[i] == LG_NO_PAGE)
             i++;
         lg_page_t *page = seg->slice_page[i];
         i += page->slices;
@@ -236,7 +236,7 @@ void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
     lg__heap_segment_link(heap, seg);
     /* retiring the last page releases the segment: count, do not look */
     for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
-        while (seg->slice_page[i] == &lg__window.invalid)
+        while (seg->slice_page[i] == LG_NO_PAGE)
             i++;
         lg_page_t *page = seg->slice_page[i];
         i += page->slices;

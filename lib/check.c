@@ -144,7 +144,7 @@ static void check_page(const lg_segment_t *seg, const lg_page_t *page, const lg_
 static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums_t *sums)
 {
     const void *sg = seg;
-    const lg_page_t *invalid = &lg__window.invalid;
+    const lg_page_t *invalid = LG_NO_PAGE;
     uint64_t in_pages = 0;
     size_t pages = 0, queued = 0, page_slices = 0;
     lg_check(seg->slice_page[0] == invalid, "slice 0 of a segment is its header: segment %p", sg);
@@ -173,10 +173,12 @@ static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums
              "in no page: segment %p", sg);
     lg_check((seg->dirty_mask & ~seg->free_mask) == 0 && (seg->aged_mask & ~seg->dirty_mask) == 0,
              "resident (dirty) slices are free ones, aged ones dirty: segment %p", sg);
-    uintptr_t offset = (uintptr_t)seg - __atomic_load_n(&lg__window_base, __ATOMIC_ACQUIRE);
-    if (offset < LG_WINDOW_SIZE) {
+    const lg_window_t *w = __atomic_load_n(&lg__window, __ATOMIC_ACQUIRE);
+    uintptr_t slice = ((uintptr_t)seg - (uintptr_t)w) >> LG_SLICE_SHIFT;
+    if (lg__os_in_window(seg)) {
         for (unsigned i = 0; i < LG_SLICES; i++)
-            lg_check(lg__window_page((offset >> LG_SLICE_SHIFT) + i) == seg->slice_page[i],
+            lg_check(lg__window_page(w, slice + i) == (seg->slice_page[i] == invalid
+                                                       ? &w->invalid : seg->slice_page[i]),
                      "the window's table names the page of every slice: slice %u of segment %p",
                      i, sg);
     }

@@ -61,41 +61,55 @@ lg_inline uintptr_t lg__thread_id(void)
 
 /* ---- which addresses are ours (segmap.c) -------------------------------- */
 
-#define LG_UNITS     ((size_t)1 << (LG_ADDRESS_BITS - LG_SEGMENT_SHIFT))
-#define LG_MAP_WORDS (LG_UNITS / 64)
-/* Units holding a normal segment: a byte each (32 MiB of .bss, touched only
- * where we map), which free tests in fewer instructions than a bit. */
-extern uint8_t  lg__segment_map[LG_UNITS];
-extern uint64_t lg__huge_map[LG_MAP_WORDS];    /* units holding a huge block */
+/* A byte per 4 MiB unit below 2^LG_ADDRESS_BITS, what the unit holds:
+ * in leaves of LG_LEAF_UNITS (64 KiB, for 256 GiB of address space), each
+ * mapped when a unit in its range is first ours (lg__map_cover), so the
+ * map costs memory only where lgmalloc has memory; the leaves' table is
+ * 8 KiB of .bss.  Free tests a byte in fewer instructions than a bit. */
+#define LG_UNIT_BITS   (LG_ADDRESS_BITS - LG_SEGMENT_SHIFT)
+#define LG_LEAF_BITS   (LG_UNIT_BITS < 16 ? LG_UNIT_BITS : 16)
+#define LG_LEAF_UNITS  ((uintptr_t)1 << LG_LEAF_BITS)
+#define LG_MAP_LEAVES  ((uintptr_t)1 << (LG_UNIT_BITS - LG_LEAF_BITS))
+enum { LG_UNIT_NONE = 0, LG_UNIT_SEGMENT = 1, LG_UNIT_HUGE = 2 };
+extern uint8_t *lg__unit_map[LG_MAP_LEAVES];
 
-/* The window of segments (os.c): where it starts, and for each of its
- * slices the page that holds it, as an offset from `invalid`: the zeros of
- * slices in no page, or in no segment, name that page, whose block-start
- * test no pointer passes.  One struct, so one address reaches both. */
-extern uintptr_t lg__window_base;
-extern struct lg_window_s {
-    lg_page_t invalid;
-    uintptr_t pages[LG_WINDOW_SLICES];
-} lg__window;
-
-lg_inline lg_page_t *lg__window_page(uintptr_t slice)
+lg_inline unsigned lg__unit_kind(const void *p)
 {
-    return (lg_page_t *)((uintptr_t)&lg__window.invalid + lg__window.pages[slice]);
+    uintptr_t unit = (uintptr_t)p >> LG_SEGMENT_SHIFT;
+    if (lg_unlikely(unit >> LG_LEAF_BITS >= LG_MAP_LEAVES))
+        return LG_UNIT_NONE;
+    const uint8_t *leaf = __atomic_load_n(&lg__unit_map[unit >> LG_LEAF_BITS], __ATOMIC_ACQUIRE);
+    if (!leaf)
+        return LG_UNIT_NONE;
+    return __atomic_load_n(&leaf[unit & (LG_LEAF_UNITS - 1)], __ATOMIC_RELAXED);
+}
+
+/* The window of segments (os.c).  Its first unit starts with this: the
+ * page that the zeros of slices in no page, or in no segment, name (its
+ * block-start test no pointer passes), how many of the window's slices
+ * are mapped, and for each of them the page that holds it, as an offset
+ * from the window's start.  Until the window is placed, and where it
+ * cannot be, lg__window is lg__window_none, with no slices.  So free()
+ * reaches all of it from the one address it loads. */
+typedef struct lg_window_s {
+    lg_page_t invalid;
+    uintptr_t slices;
+    uintptr_t pages[];
+} lg_window_t;
+extern lg_window_t *lg__window;
+extern lg_window_t lg__window_none;
+/* The page a segment's slices in no page name (there is one such page
+ * in each window: see lg__free_not_block). */
+#define LG_NO_PAGE (&lg__window_none.invalid)
+
+lg_inline lg_page_t *lg__window_page(const lg_window_t *w, uintptr_t slice)
+{
+    return (lg_page_t *)((uintptr_t)w + w->pages[slice]);
 }
 
 lg_inline bool lg__in_segment(const void *p)
 {
-    uintptr_t unit = (uintptr_t)p >> LG_SEGMENT_SHIFT;
-    return lg_likely(unit < LG_UNITS) && lg__segment_map[unit];
-}
-
-lg_inline bool lg__map_test(const uint64_t *map, const void *p)
-{
-    uintptr_t u = (uintptr_t)p;
-    uintptr_t w = u >> (LG_SEGMENT_SHIFT + 6);
-    if (lg_unlikely(w >= LG_MAP_WORDS))
-        return false;
-    return (__atomic_load_n(&map[w], __ATOMIC_RELAXED) >> ((u >> LG_SEGMENT_SHIFT) & 63)) & 1;
+    return lg__unit_kind(p) == LG_UNIT_SEGMENT;
 }
 
 lg_inline lg_segment_t *lg__segment_of(const void *p)
@@ -208,9 +222,10 @@ lg_inline void lg__free_to_page(lg_page_t *page, void *p)
 
 lg_inline void lg__free_fast(void *p)
 {
-    uintptr_t slice = ((uintptr_t)p - lg__window_base) >> LG_SLICE_SHIFT;
-    if (lg_likely(slice < LG_WINDOW_SLICES)) {
-        lg__free_to_page(lg__window_page(slice), p);
+    const lg_window_t *w = lg__window;
+    uintptr_t slice = ((uintptr_t)p - (uintptr_t)w) >> LG_SLICE_SHIFT;
+    if (lg_likely(slice < w->slices)) {
+        lg__free_to_page(lg__window_page(w, slice), p);
         return;
     }
     lg__free_outside(p);

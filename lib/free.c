@@ -16,9 +16,11 @@ void lg__free_outside(void *p)
 
 void lg__free_not_block(const lg_page_t *page, void *p)
 {
-    /* in the window but in none of our segments: a huge block or the C
-     * library's that the kernel placed there */
-    if (page == &lg__window.invalid && !lg__in_segment(p)) {
+    /* in the window but in no page of its table: a huge block or the C
+     * library's that the kernel placed there, or one of our segments
+     * placed outside the window in a unit the window had to skip (os.c);
+     * a segment's own slices in no page name LG_NO_PAGE instead */
+    if (page == (const lg_page_t *)lg__window && page != LG_NO_PAGE) {
         lg__free_outside(p);
         return;
     }
@@ -60,5 +62,5 @@ size_t lg_malloc_usable_size(const void *p)
 
 int lg_owns(const void *p)
 {
-    return lg__in_segment(p) || lg__map_test(lg__huge_map, p);
+    return lg__unit_kind(p) != LG_UNIT_NONE;
 }

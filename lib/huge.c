@@ -87,10 +87,10 @@ static lg_huge_t *header_of(const void *p, const char *call)
     lg__fatal("%s(): invalid pointer %p (inside a huge block, not its start)", call, p);
 }
 
-/* The units of every mapping we hold, live or cached, are in the huge map. */
+/* The units of every mapping we hold, live or cached, are marked huge. */
 static void mark(uint8_t *base, size_t map_size, bool on)
 {
-    lg__map_set(lg__huge_map, base, map_size, on);
+    lg__map_set(base, map_size, on ? LG_UNIT_HUGE : LG_UNIT_NONE);
 }
 
 static void count(const lg_huge_t *h, bool on)
@@ -405,8 +405,8 @@ size_t lg__huge_check(void)
         const cached_t *c = &cache[i];
         lg_check(((uintptr_t)c->base & LG_SEGMENT_MASK) == 0 && c->map_size
                  && (c->map_size & LG_SEGMENT_MASK) == 0 && c->used <= c->map_size
-                 && lg__map_test(lg__huge_map, c->base)
-                 && lg__map_test(lg__huge_map, c->base + c->map_size - 1),
+                 && lg__unit_kind(c->base) == LG_UNIT_HUGE
+                 && lg__unit_kind(c->base + c->map_size - 1) == LG_UNIT_HUGE,
                  "a cached huge mapping is whole units, in the huge map, resident within it: "
                  "%p, %zu bytes, %zu used", (void *)c->base, c->map_size, c->used);
         lg_check(c->freed_ms >= oldest, "the huge cache's oldest time is no later than any "

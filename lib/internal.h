@@ -135,7 +135,7 @@ bool       lg__heap_alone(const lg_heap_t *heap);
  * for a freed block whose mapping is cached: lg__huge_free reports it. */
 lg_inline bool lg__is_huge(const void *p)
 {
-    return lg__map_test(lg__huge_map, (const uint8_t *)p - 1);
+    return lg__unit_kind((const uint8_t *)p - 1) == LG_UNIT_HUGE;
 }
 void  *lg__huge_alloc(size_t size, size_t align, bool zero);
 void   lg__huge_cache_clear(void);
@@ -190,7 +190,10 @@ void  lg__os_segment_unmap(void *seg);
 void  lg__os_unmap(void *p, size_t size);
 void  lg__os_purge(void *p, size_t size);
 void *lg__os_remap(void *p, size_t old_size, size_t new_size);
-size_t lg__os_page_size(void);
+size_t lg__os_page_size(void);   /* read at run time */
+/* Whether a segment is one of the window's units (not one placed outside
+ * it in a unit the window skipped). */
+bool  lg__os_in_window(const void *seg);
 uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough for slow paths */
 
 /* ---- pages (page.c) ---- */
@@ -198,7 +201,14 @@ uint64_t lg__os_now_ms(void);     /* monotonic, coarse (a few ms): cheap enough 
 /* Page states and the moves between them; the slow paths of malloc and
  * free.  (lg__malloc_generic, lg__free_slow: fast.h) */
 
-#define LG_EXTEND_BYTES 4096  /* fresh blocks are carved an OS page at a time */
+/* Fresh blocks are carved an OS page at a time (lg__os_page_size), up to
+ * LG_PAGE_MAX, the largest page an arm64 or ppc64 kernel uses. */
+#define LG_PAGE_MAX ((size_t)64 << 10)
+lg_inline size_t lg__extend_bytes(void)
+{
+    size_t page = lg__os_page_size();
+    return page < LG_PAGE_MAX ? page : LG_PAGE_MAX;
+}
 
 lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
 {
@@ -278,11 +288,15 @@ void          lg__segcache_clear(void);
 
 /* ---- which addresses are ours (segmap.c) ---- */
 
-/* The maps of units and the window's slice table (declared in fast.h),
+/* The map of units and the window's slice table (declared in fast.h),
  * written here. */
 
-void lg__map_set(uint64_t *map, void *start, size_t size, bool on);
-void lg__segment_map_set(lg_segment_t *seg, bool on);
+/* Maps the leaves of the map of units that [start, start + size) needs;
+ * false when it reaches past 2^LG_ADDRESS_BITS, or no memory is left for
+ * a leaf.  os.c asks it for every mapping that will hold blocks. */
+bool lg__map_cover(const void *start, size_t size);
+/* Marks the units of a covered range as LG_UNIT_SEGMENT, _HUGE or _NONE. */
+void lg__map_set(const void *start, size_t size, unsigned kind);
 /* Which page holds slice i of seg: in the segment, and in the window's
  * table when the segment is in the window. */
 void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page);

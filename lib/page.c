@@ -19,7 +19,7 @@ static bool page_extend(lg_page_t *page)
     if (page->bump >= page->end)
         return false;
     size_t size = page->block_size;
-    size_t n = LG_EXTEND_BYTES / size;
+    size_t n = lg__extend_bytes() / size;
     size_t left = (size_t)(page->end - page->bump) / size;
     if (n == 0)
         n = 1;
@@ -259,7 +259,7 @@ static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
     while (page) {
         lg_page_t *next = page->next;
         lg__page_collect(page);
-        if (page->free || (page->block_size > LG_EXTEND_BYTES && page_extend(page))) {
+        if (page->free || (page->block_size > lg__extend_bytes() && page_extend(page))) {
             page_switch(heap, current, page);
             return page;
         }

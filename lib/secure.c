@@ -25,7 +25,7 @@ void lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n)
     size_t size = page->block_size;
     lg_block_t *head = page->free;
     /* Fisher-Yates over indices, drawn one at a time from the rest */
-    uint16_t order[LG_EXTEND_BYTES / 16];
+    uint16_t order[LG_PAGE_MAX / 16];
     for (size_t i = 0; i < n; i++)
         order[i] = (uint16_t)i;
     for (size_t i = n; i > 0; i--) {

@@ -28,7 +28,7 @@ lg_segment_t *lg__segcache_take(void)
 void lg__segment_release(lg_segment_t *seg)
 {
     lg_assert(seg->pages_used == 0);
-    lg__segment_map_set(seg, false);
+    lg__map_set(seg, LG_SEGMENT_SIZE, LG_UNIT_NONE);
     lg__count_sub(&lg__counters.segments, 1);
     lg__unowned_keep_or_purge(seg, 0);
     lg__lock();

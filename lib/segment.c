@@ -14,9 +14,11 @@
 static void guard_segment(lg_segment_t *seg)
 {
 #if LG_SECURE
+    /* the header's last OS page, where the header leaves one (not with
+     * 64 KiB pages) */
     size_t page = lg__os_page_size();
-    _Static_assert(sizeof(lg_segment_t) <= LG_SLICE_SIZE - 4096, "the header's guard page");
-    mprotect((uint8_t *)seg + LG_SLICE_SIZE - page, page, PROT_NONE);
+    if (sizeof(lg_segment_t) <= LG_SLICE_SIZE - page)
+        mprotect((uint8_t *)seg + LG_SLICE_SIZE - page, page, PROT_NONE);
     mprotect((uint8_t *)seg + LG_SEGMENT_SIZE - LG_SLICE_SIZE, LG_SLICE_SIZE, PROT_NONE);
 #else
     (void)seg;
@@ -41,11 +43,11 @@ static lg_segment_t *segment_new(lg_heap_t *heap)
     seg->dirty_mask = dirty;
     lg__purge_add_dirty(heap, lg__dirty_slices(seg));
     for (unsigned i = 0; i < LG_SLICES; i++)
-        lg__slice_set(seg, i, &lg__window.invalid);
+        lg__slice_set(seg, i, LG_NO_PAGE);
     seg->owner = heap->owner;
     atomic_store_explicit(&seg->heap, heap, memory_order_release);
     lg__heap_segment_link(heap, seg);
-    lg__segment_map_set(seg, true);
+    lg__map_set(seg, LG_SEGMENT_SIZE, LG_UNIT_SEGMENT);
     lg__count_add(&lg__counters.segments, 1, &lg__counters.segments_peak);
     return seg;
 }
@@ -162,7 +164,7 @@ unsigned lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page)
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
     lg_assert(page->state == LG_PAGE_FREE && (seg->free_mask & span) == 0 && seg->pages_used > 0);
     for (unsigned i = first; i < first + k; i++)
-        lg__slice_set(seg, i, &lg__window.invalid);
+        lg__slice_set(seg, i, LG_NO_PAGE);
     /* resident: the part of the page ever handed out, and the slices that
      * were resident when it was made (a page that handed out less than
      * it took resident left the rest resident unknown to the purge, for

@@ -25,12 +25,13 @@
  *   abandoned a segment whose thread exited; other threads adopt it.
  *
  * Which addresses are ours: segments are placed in one window of address
- * space where possible (os.c), and a table with an entry per slice of the
- * window names the page holding it, so free() finds the page of a pointer,
- * and knows it is ours, with one subtraction and one load.  Maps of the
- * whole 47-bit address space (a byte or bit per 4 MiB unit) mark every
+ * space where possible (os.c), whose first unit holds a table with an
+ * entry per slice of the window naming the page holding it, so free()
+ * finds the page of a pointer, and knows it is ours, with one subtraction
+ * and one load.  A map of the address space below 2^LG_ADDRESS_BITS (a
+ * byte per 4 MiB unit, in leaves mapped as they are needed) marks every
  * segment and huge block, for the slower paths and for segments placed
- * outside the window. */
+ * outside the window; lgmalloc keeps no memory above it (os.c). */
 #ifndef LG_TYPES_H
 #define LG_TYPES_H
 
@@ -57,17 +58,27 @@ lg_inline unsigned lg__log2(uint64_t x)
 #define LG_SLICE_SHIFT   16
 #define LG_SLICE_SIZE    ((size_t)1 << LG_SLICE_SHIFT)
 #define LG_SLICES        (LG_SEGMENT_SIZE / LG_SLICE_SIZE) /* 64, slice 0 is the header */
+/* How far the map of units reaches (fast.h).  A kernel hands out
+ * addresses above 2^47 (x86-64 with 5-level paging, arm64 with 52-bit
+ * addresses) or 2^48 (arm64 with 48-bit addresses) only to a mapping that
+ * asks for them: os.c places the rare one it gets there anew, below.  See
+ * docs/decisions.md#address-width.  (The tests build a variant with 40
+ * bits, so that everything the kernel gives is above it.) */
 #if UINTPTR_MAX > 0xffffffffu
-#define LG_ADDRESS_BITS  47
-#else
-#define LG_ADDRESS_BITS  32   /* the maps cover all of it: 1 KiB and 128 bytes */
+#ifndef LG_ADDRESS_BITS
+#define LG_ADDRESS_BITS  48
 #endif
-/* The window of segments: 128 GiB, so its slice table is 16 MiB of .bss,
- * touched only where segments are.  A program that needs more has its
- * further segments placed anywhere (found through the maps, a little
- * slower; the tests build a variant with a 16 MiB window to run both).
- * On 32 bits, where the whole address space is 4 GiB (3 under a 32-bit
- * kernel), 256 MiB: a 16 KiB table, and room left for everything else. */
+#else
+#undef LG_ADDRESS_BITS
+#define LG_ADDRESS_BITS  32   /* the whole address space: one leaf of 1 KiB */
+#endif
+/* The largest window of segments: 128 GiB, so its slice table is 16 MiB
+ * at most, mapped a page at a time as the window grows (os.c), and is
+ * smaller where the address space is (a 39-bit arm64 kernel's).  A
+ * program that needs more has its further segments placed anywhere (found
+ * through the map of units, a little slower; the tests build a variant
+ * with a 16 MiB window to run both).  On 32 bits, where the whole address
+ * space is 4 GiB (3 under a 32-bit kernel), 256 MiB. */
 #ifndef LG_WINDOW_SHIFT
 #if UINTPTR_MAX > 0xffffffffu
 #define LG_WINDOW_SHIFT  37
@@ -76,7 +87,6 @@ lg_inline unsigned lg__log2(uint64_t x)
 #endif
 #endif
 #define LG_WINDOW_SIZE   ((size_t)1 << LG_WINDOW_SHIFT)
-#define LG_WINDOW_SLICES (LG_WINDOW_SIZE >> LG_SLICE_SHIFT)
 
 #define LG_ALIGN         16   /* every block is aligned to this */
 /* Size steps of the class table, and of exact-fit classes.  Not 8: a

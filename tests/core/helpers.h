@@ -72,4 +72,15 @@ static inline size_t check(const void *p, size_t n, unsigned seed)
 
 #define MiB ((size_t)1 << 20)
 
+/* The page size lgmalloc works with: the kernel's, or the larger one the
+ * bigpage variant assumes (tests/meson.build). */
+static inline size_t lg_page_size(void)
+{
+#ifdef LG_PAGE_SIZE_ASSUMED
+    return LG_PAGE_SIZE_ASSUMED;
+#else
+    return (size_t)sysconf(_SC_PAGESIZE);
+#endif
+}
+
 #endif

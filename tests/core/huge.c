@@ -12,7 +12,7 @@
 
 static size_t page_size(void)
 {
-    return (size_t)sysconf(_SC_PAGESIZE);
+    return lg_page_size();
 }
 
 /* Every page of n bytes written, so that the bytes are resident. */

@@ -1,18 +1,29 @@
 /* The window of segments (lib/os.c): small blocks of every thread come
- * from one 128 GiB range between 1 TiB and 64 TiB (on 32 bits, 256 MiB
- * between 1 and 3 GiB), and segments given back
- * are reused there rather than the window being used up.  (The variant
- * built without a window runs the other core tests: tests/meson.build.) */
+ * from one range of up to 128 GiB between 1/128 and 1/2 of the top of the
+ * address space (the main stack's, and no higher than the map of units
+ * reaches: between 1 TiB and 64 TiB on x86-64; on 32 bits, 256 MiB
+ * between 1 and 3 GiB), and segments given back are reused there rather
+ * than the window being used up.  (The variant built without a window
+ * runs the other core tests: tests/meson.build.) */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 
 #include "fatal.h"
 
 #if UINTPTR_MAX > 0xffffffffu
+#ifndef LG_ADDRESS_BITS
+#define LG_ADDRESS_BITS 48
+#endif
+static uintptr_t top(void)
+{
+    unsigned bits = 64 - (unsigned)__builtin_clzll((uintptr_t)getauxval(AT_EXECFN));
+    return (uintptr_t)1 << (bits < LG_ADDRESS_BITS ? bits : LG_ADDRESS_BITS);
+}
+#define LOW    (top() >> 7)
+#define HIGH   (top() >> 1)
 #define WINDOW ((uintptr_t)128 << 30)
-#define LOW    ((uintptr_t)1 << 40)
-#define HIGH   ((uintptr_t)1 << 46)
 #else
 #define WINDOW ((uintptr_t)256 << 20)
 #define LOW    ((uintptr_t)1 << 30)
