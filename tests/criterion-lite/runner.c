@@ -44,7 +44,7 @@ void crl_fail(const char *file, int line, const char *expr, const char *fmt, ...
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     fprintf(stderr, "[----] %s:%d: Assertion Failed\n[----]   %s\n", file, line,
-            *message ? message : expr);
+            message[1] ? message + 1 : expr);
     fflush(NULL);
     _exit(1);
 }

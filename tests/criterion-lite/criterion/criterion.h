@@ -57,13 +57,14 @@ void cr_log_info(const char *fmt, ...);
         crl_register(&CRL_ID(s, suite, options));                                          \
     }
 
-/* The message is optional; when given, its format is a string literal. */
+/* The message is optional; when given, its format is a string literal.  It
+ * comes after one space, so that no message is not an empty format. */
 #define cr_assert(c, ...) \
     do { \
         if (!(c)) \
-            crl_fail(__FILE__, __LINE__, #c, "" __VA_ARGS__); \
+            crl_fail(__FILE__, __LINE__, #c, " " __VA_ARGS__); \
     } while (0)
-#define cr_assert_fail(...)         crl_fail(__FILE__, __LINE__, "cr_assert_fail", "" __VA_ARGS__)
+#define cr_assert_fail(...)         crl_fail(__FILE__, __LINE__, "cr_assert_fail", " " __VA_ARGS__)
 #define cr_assert_not(c, ...)       cr_assert(!(c), __VA_ARGS__)
 #define cr_assert_eq(a, b, ...)     cr_assert((a) == (b), __VA_ARGS__)
 #define cr_assert_neq(a, b, ...)    cr_assert((a) != (b), __VA_ARGS__)
