@@ -463,5 +463,10 @@ Test(threads, one_short_thread_after_another_reuses_resident_pages)
         free(keep);
     }
     long faults = minor_faults() - before;
-    cr_assert_lt(faults, COUNTED / 2, "%ld page faults for %d threads", faults, COUNTED);
+#ifdef __GLIBC__
+    long stacks = 0;        /* glibc keeps the stacks of exited threads */
+#else
+    long stacks = COUNTED;  /* musl maps each thread's stack anew: it faults */
+#endif
+    cr_assert_lt(faults, stacks + COUNTED / 2, "%ld page faults for %d threads", faults, COUNTED);
 }
