@@ -40,10 +40,16 @@ void cr_log_info(const char *fmt, ...);
 #endif
 
 #define CRL_ID(s, n, what) crl_##s##_##n##_##what
+/* The options name only the fields they set (C++ warns of the others). */
+#define CRL_OPTIONS_BEGIN \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")
+#define CRL_OPTIONS_END _Pragma("GCC diagnostic pop")
 
 #define Test(s, n, ...)                                                                      \
     static void CRL_ID(s, n, run)(void);                                                     \
+    CRL_OPTIONS_BEGIN                                                                        \
     static struct crl_test CRL_ID(s, n, test) = { #s, #n, CRL_ID(s, n, run), { __VA_ARGS__ } }; \
+    CRL_OPTIONS_END                                                                          \
     __attribute__((constructor)) static void CRL_ID(s, n, add)(void)                        \
     {                                                                                        \
         crl_register(&CRL_ID(s, n, test));                                                   \
@@ -51,7 +57,9 @@ void cr_log_info(const char *fmt, ...);
     static void CRL_ID(s, n, run)(void)
 
 #define TestSuite(s, ...)                                                                   \
+    CRL_OPTIONS_BEGIN                                                                       \
     static struct crl_test CRL_ID(s, suite, options) = { #s, NULL, NULL, { __VA_ARGS__ } }; \
+    CRL_OPTIONS_END                                                                         \
     __attribute__((constructor)) static void CRL_ID(s, suite, add)(void)                   \
     {                                                                                       \
         crl_register(&CRL_ID(s, suite, options));                                          \
