@@ -327,7 +327,8 @@ Test(fork, child_takes_up_nothing_threads_left_half_made)
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, churn_pages, (void *)(uintptr_t)(i + 1)), 0);
     usleep(10000);
-    for (int k = 0; k < 60; k++) {
+    int forks = test_emulated() ? 20 : 60; /* each several times slower under qemu */
+    for (int k = 0; k < forks; k++) {
         pid_t pid = fork();
         if (pid == 0) {
             alarm(20);
