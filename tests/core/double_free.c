@@ -218,5 +218,6 @@ static void copies_of_freed_memory(void)
 
 Test(double_free, copies_of_freed_memory_in_live_blocks_are_not_one)
 {
+    skip_under_qemu(QEMU_FORK_THREAD); /* the child frees on a thread */
     assert_completed(run_fatal(copies_of_freed_memory));
 }

@@ -59,6 +59,7 @@ static void expect_child_ok(pid_t pid)
 
 Test(fork, child_allocates_and_frees_immediately)
 {
+    skip_under_qemu(QEMU_FORK_THREAD);
     void *inherited[100];
     for (int i = 0; i < 100; i++)
         inherited[i] = malloc((size_t)i * 300 + 1);
@@ -169,11 +170,13 @@ static void fork_under_load(int threads, int forks)
 
 Test(fork, child_allocates_when_parent_threads_were_allocating)
 {
+    skip_under_qemu(QEMU_FORK_THREAD);
     fork_under_load(4, 30);
 }
 
 Test(fork, grandchild_allocates_after_two_forks_under_load)
 {
+    skip_under_qemu(QEMU_FORK_THREAD);
     static pool_t pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
     pthread_t t[2];
     busy_arg_t args[2];
@@ -266,6 +269,7 @@ static void *child_heir(void *arg)
 
 Test(fork, child_threads_that_inherit_thread_ids_free_the_parents_blocks)
 {
+    skip_under_qemu(QEMU_FORK_THREAD);
     pthread_t t[PARENT_THREADS];
     pthread_barrier_init(&allocated, NULL, PARENT_THREADS + 1);
     pthread_barrier_init(&forked, NULL, PARENT_THREADS + 1);
@@ -323,7 +327,8 @@ Test(fork, child_takes_up_nothing_threads_left_half_made)
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, churn_pages, (void *)(uintptr_t)(i + 1)), 0);
     usleep(10000);
-    for (int k = 0; k < 60; k++) {
+    int forks = test_emulated() ? 20 : 60; /* each several times slower under qemu */
+    for (int k = 0; k < forks; k++) {
         pid_t pid = fork();
         if (pid == 0) {
             alarm(20);

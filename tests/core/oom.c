@@ -146,6 +146,7 @@ static const size_t SMALL = 64, MEDIUM = 100 * 1024, HUGE = 8 * MiB;
 
 static void run_in_child(void (*body)(void))
 {
+    skip_under_qemu("qemu-user does not apply RLIMIT_AS to the program it runs");
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork failed");

@@ -449,6 +449,7 @@ static long minor_faults(void)
  * (Purging at every exit took 5 faults per thread.) */
 Test(threads, one_short_thread_after_another_reuses_resident_pages)
 {
+    skip_under_qemu("qemu-user's own page faults count in the program's ru_minflt");
     enum { WARM = 20, COUNTED = 200 };
     long before = 0;
     for (int i = 0; i < WARM + COUNTED; i++) {
@@ -462,5 +463,10 @@ Test(threads, one_short_thread_after_another_reuses_resident_pages)
         free(keep);
     }
     long faults = minor_faults() - before;
-    cr_assert_lt(faults, COUNTED / 2, "%ld page faults for %d threads", faults, COUNTED);
+#ifdef __GLIBC__
+    long stacks = 0;        /* glibc keeps the stacks of exited threads */
+#else
+    long stacks = COUNTED;  /* musl maps each thread's stack anew: it faults */
+#endif
+    cr_assert_lt(faults, stacks + COUNTED / 2, "%ld page faults for %d threads", faults, COUNTED);
 }

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "scale.h"
+
 #define SLOTS       8192
 #define MAX_THREADS 64
 #define STAMP_BYTES 32
@@ -151,7 +153,9 @@ static void fork_and_free(void)
 
 int main(int argc, char **argv)
 {
-    int seconds = argc > 1 ? atoi(argv[1]) : 5;
+    int seconds = (int)stress_scaled(argc > 1 ? atoi(argv[1]) : 5);
+    if (seconds < 1)
+        seconds = 1;
     int threads = argc > 2 ? atoi(argv[2]) : 6;
     if (threads < 1 || threads > MAX_THREADS)
         threads = 6;

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../emulation.h"
 #include "pattern.h"
+#include "scale.h"
 
 #define MiB         ((size_t)1 << 20)
 #define SURVIVE_PER 20      /* one block in SURVIVE_PER survives its round */
@@ -32,8 +34,11 @@ typedef struct {
     size_t size;
 } block_t;
 
+/* Under qemu-user the program's own mappings: statm counts the emulator. */
 static size_t rss_bytes(void)
 {
+    if (test_emulated())
+        return emulated_resident_bytes();
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long size = 0, resident = 0;
     if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2) {
@@ -65,7 +70,7 @@ static void check_and_free(block_t b, long *bad)
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 200;
+    int rounds = (int)stress_scaled(argc > 1 ? atoi(argv[1]) : 200);
     int per_round = argc > 2 ? atoi(argv[2]) : 10000;
     if (rounds < 40)
         rounds = 40;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "pattern.h"
+#include "scale.h"
 
 #define SLOTS       4096
 #define STRIPES     64
@@ -211,7 +212,7 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 5;
+    double seconds = stress_scaled(argc > 1 ? atof(argv[1]) : 5);
     int threads = argc > 2 ? atoi(argv[2]) : 8;
     if (threads < 1 || threads > MAX_THREADS)
         threads = 8;
