@@ -12,8 +12,12 @@
  *
  * From before main, on a thread of its own, lgmalloc reads this program's
  * machine code, finds these sizes (LGMALLOC_VERBOSE=1 prints what it found)
- * and makes an exact-fit size class for each that a standard class would
- * round up by more than 1/16: all but 56, which takes 64.  At the end the server prints requests per second,
+ * and watches those a standard class would round up by more than 1/16
+ * (all but 56, which takes 64): each gets an exact-fit class once it fills
+ * pages (docs/decisions.md#exact-by-use).  Here that is 330, the replies
+ * queued for the writer; 136, 2100 and 9000 are freed within their request
+ * and one page of their standard class serves them all the same.  At the
+ * end the server prints requests per second,
  * lgmalloc's statistics, and the size classes that served the requests:
  * with LGMALLOC_STATS=1 in the environment, which counts every allocation
  * (a few nanoseconds each); without it only the pages each class holds.
