@@ -43,17 +43,6 @@ typedef struct record_s {
 
 _Static_assert(sizeof(header_t) == 80 && sizeof(record_t) == 64, "the file format");
 
-static void set_why(char *why, size_t size, const char *text)
-{
-    if (size == 0)
-        return;
-    size_t n = strlen(text);
-    if (n >= size)
-        n = size - 1;
-    memcpy(why, text, n);
-    why[n] = '\0';
-}
-
 static uint32_t name_offset(const lgp_table_t *t, const char *name)
 {
     return name ? (uint32_t)(name - t->strings) : NO_NAME;
@@ -141,32 +130,32 @@ lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t siz
 {
     header_t h;
     if (size < sizeof h || !read(source, &h, sizeof h, 0)) {
-        set_why(why, why_size, "too short for a table");
+        lgp__copy_text(why, why_size, "too short for a table");
         return NULL;
     }
     if (memcmp(h.magic, MAGIC, sizeof h.magic) != 0 || h.version != VERSION) {
-        set_why(why, why_size, "not a table of this version");
+        lgp__copy_text(why, why_size, "not a table of this version");
         return NULL;
     }
     if (id->size == 0 || h.build_id_size != id->size
         || memcmp(h.build_id, id->bytes, id->size) != 0) {
-        set_why(why, why_size, "made for another build-id");
+        lgp__copy_text(why, why_size, "made for another build-id");
         return NULL;
     }
     if (h.key != key) {
-        set_why(why, why_size, "made with other options");
+        lgp__copy_text(why, why_size, "made with other options");
         return NULL;
     }
     if (h.count > MAX_SITES || h.strings > MAX_STRINGS
         || size != sizeof h + h.count * sizeof(record_t) + h.strings) {
-        set_why(why, why_size, "sizes do not add up");
+        lgp__copy_text(why, why_size, "sizes do not add up");
         return NULL;
     }
     size_t sites = h.count * sizeof(lgp_site_t);
     size_t total = sizeof(lgp_table_t) + sites + h.strings;
     void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
-        set_why(why, why_size, "out of memory");
+        lgp__copy_text(why, why_size, "out of memory");
         return NULL;
     }
     lgp_table_t *t = p;
@@ -179,7 +168,7 @@ lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t siz
     if (!read(source, t->strings, h.strings, strings_at)
         || (h.strings && t->strings[h.strings - 1] != '\0')) {
         munmap(p, total);
-        set_why(why, why_size, "names unreadable or not terminated");
+        lgp__copy_text(why, why_size, "names unreadable or not terminated");
         return NULL;
     }
     record_t records[RECORDS_AT_ONCE];
@@ -190,14 +179,14 @@ lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t siz
             size_t n = h.count - i < RECORDS_AT_ONCE ? h.count - i : RECORDS_AT_ONCE;
             if (!read(source, records, n * sizeof *records, sizeof h + i * sizeof *records)) {
                 munmap(p, total);
-                set_why(why, why_size, "records unreadable");
+                lgp__copy_text(why, why_size, "records unreadable");
                 return NULL;
             }
         }
         const record_t *r = &records[k];
         if (!record_valid(r, h.strings) || r->address < last) {
             munmap(p, total);
-            set_why(why, why_size, "a site out of range or order");
+            lgp__copy_text(why, why_size, "a site out of range or order");
             return NULL;
         }
         last = r->address;
