@@ -14,24 +14,17 @@
 #include "../../wrap/entries.h"
 
 void *volatile lgfx_wrap_ra;
+#include "call_site.h"
 #include "zmalloc_like.h"   /* lgfx_zmalloc: Redis' zmalloc */
 
 #define LIVE 64   /* blocks held: more than a few pages' worth of refills */
 
-/* A call, not a tail call: the site is the call itself. */
-#define SITE(name, call)                                                \
-    __attribute__((noinline)) static void *name(void)                   \
-    {                                                                   \
-        void *p = call;                                                 \
-        __asm__ volatile("" : : "r"(p) : "memory");                     \
-        return p;                                                       \
-    }
 
 /* Sizes their standard class rounds up by over 1/16: each could have a
  * class of its own (1100 in 1280, 2100 in 2560, 900 in 1024). */
-SITE(cold_1100, malloc(1100))
-SITE(hot_wrapped_2100, lgfx_zmalloc(2100))
-SITE(hot_direct_900, malloc(900))
+LGFX_CALL_SITE(cold_1100, malloc(1100))
+LGFX_CALL_SITE(hot_wrapped_2100, lgfx_zmalloc(2100))
+LGFX_CALL_SITE(hot_direct_900, malloc(900))
 
 static size_t usable_after_use(void *(*site)(void))
 {

@@ -13,6 +13,7 @@
 #include "lgmalloc_predict.h"
 
 void *volatile lgfx_wrap_ra;
+#include "call_site.h"
 #include "zmalloc_like.h"   /* lgfx_zmalloc, lgfx_zmalloc_header: Redis' zmalloc */
 
 #define CALLS 1000
@@ -66,23 +67,15 @@ __asm__(".text\n"
         "tail_doubling:\n\t.cfi_startproc\n\taddq %rdi, %rdi\n\tjmp malloc\n\t.cfi_endproc\n"
         ".size tail_doubling, .-tail_doubling\n");
 
-/* A call, not a tail call: the site is the call into the wrapper. */
-#define SITE(name, call)                                                \
-    __attribute__((noinline)) static void *name(void)                   \
-    {                                                                   \
-        void *p = call;                                                 \
-        __asm__ volatile("" : : "r"(p) : "memory");                     \
-        return p;                                                       \
-    }
 
-SITE(site_wrapped, wrapped_alloc(136))
-SITE(site_plus, wrapped_plus(100))
-SITE(site_doubling, doubling_alloc(200))
-SITE(site_header_named, header_named(100))
-SITE(site_tail_named, tail_named(100))
-SITE(site_tail_doubling, tail_doubling(200))
-SITE(site_zmalloc, lgfx_zmalloc(136))
-SITE(site_zmalloc_header, lgfx_zmalloc_header(120))
+LGFX_CALL_SITE(site_wrapped, wrapped_alloc(136))
+LGFX_CALL_SITE(site_plus, wrapped_plus(100))
+LGFX_CALL_SITE(site_doubling, doubling_alloc(200))
+LGFX_CALL_SITE(site_header_named, header_named(100))
+LGFX_CALL_SITE(site_tail_named, tail_named(100))
+LGFX_CALL_SITE(site_tail_doubling, tail_doubling(200))
+LGFX_CALL_SITE(site_zmalloc, lgfx_zmalloc(136))
+LGFX_CALL_SITE(site_zmalloc_header, lgfx_zmalloc_header(120))
 
 static void free_past_header(void *p)
 {
