@@ -438,6 +438,28 @@ static lgp_value_t step(const ZydisDecodedInstruction *in, const ZydisDecodedOpe
     }
 }
 
+/* The first of the edges (sorted by target) that land on instruction to. */
+static size_t first_edge_to(const lgp_code_t *code, uint32_t to)
+{
+    size_t lo = 0, hi = code->nedges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (code->edges[mid].to < to)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Decodes instruction i with its operands. */
+static bool decode_at(lgp_code_t *code, long i, ZydisDecodedInstruction *in,
+                      ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT])
+{
+    const insn_t *p = &code->insns[i];
+    return ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len, in, ops));
+}
+
 /* ---- a zero guard ---------------------------------------------------------- */
 
 #define GUARD_REACH 32    /* instructions looked at before the cmov */
@@ -487,8 +509,7 @@ static unsigned zero_guard(lgp_code_t *code, uint32_t at, const ZydisDecodedInst
     for (long i = (long)at - 1; i >= 0 && i + GUARD_REACH >= (long)at; i--) {
         const insn_t *p = &code->insns[i];
         if ((code->insns[i + 1].flags & INSN_TARGET) || (p->flags & INSN_NOFALL)
-            || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len,
-                                                    &x, xo)))
+            || !decode_at(code, i, &x, xo))
             return LGP_NOREG;
         if (x.cpu_flags && x.cpu_flags->modified) {
             setter = i;
@@ -513,12 +534,122 @@ static unsigned zero_guard(lgp_code_t *code, uint32_t at, const ZydisDecodedInst
             tested_name = names[tested];
             continue;
         }
-        if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&code->full, code->bytes + p->off, p->len,
-                                                 &x, xo)))
+        if (!decode_at(code, i, &x, xo))
             return LGP_NOREG;
         guard_names(&x, xo, (p->flags & INSN_CALL) != 0, names, &next);
     }
     return tested < 16 && kept < 16 && names[kept] == tested_name ? kept : LGP_NOREG;
+}
+
+/* Whether instruction `at` is `test r, r` on a whole 64-bit register r
+ * that holds reg's value: reg itself, or a copy one made of the other in
+ * the straight line before it (clang tests the argument and keeps the
+ * copy it allocates with). */
+static bool tests_value(lgp_code_t *code, long at, unsigned reg)
+{
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (at < 0 || !decode_at(code, at, &in, ops) || in.mnemonic != ZYDIS_MNEMONIC_TEST
+        || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER || ops[1].type != ZYDIS_OPERAND_TYPE_REGISTER
+        || ops[0].reg.value != ops[1].reg.value || ops[0].size != 64)
+        return false;
+    unsigned tested = dwarf_reg(ops[0].reg.value);
+    if (tested == reg)
+        return true;
+    for (long i = at; i > 0 && at - i < GUARD_REACH; i--) {
+        if ((code->insns[i].flags & INSN_TARGET) || (flags_at(code, (size_t)i - 1) & INSN_NOFALL)
+            || !decode_at(code, i - 1, &in, ops))
+            return false;
+        if (!writes(&in, ops, reg) && !writes(&in, ops, tested))
+            continue;
+        unsigned from = ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER ? dwarf_reg(ops[1].reg.value)
+                                                                    : LGP_NOREG;
+        unsigned to = dwarf_reg(ops[0].reg.value);
+        return in.mnemonic == ZYDIS_MNEMONIC_MOV && in.operand_count_visible == 2
+            && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size == 64
+            && ops[1].size == 64 && ((to == reg && from == tested) || (to == tested && from == reg));
+    }
+    return false;
+}
+
+/* The same guard compiled as a branch (`if (n == 0) n = 1;`): whether
+ * instruction `at`, which writes reg, runs only when reg held zero.  Its
+ * straight line must be entered from nothing but the zero side of a
+ * `test` of reg's value and a jnz (falling through) or a jz (taken), with
+ * reg unchanged on the way.  Returns that jcc, or -1.  The constant
+ * written there replaces a zero argument when the jcc's other side
+ * carries the tested value on to the call (guard_jcc): the trace then
+ * leaves that path out, as zero_guard leaves out the cmov's other side. */
+static long zero_side(lgp_code_t *code, uint32_t at, unsigned reg)
+{
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    long b = at;    /* where the straight line begins */
+    while (!(code->insns[b].flags & INSN_TARGET)) {
+        if (b == 0 || (long)at - b >= GUARD_REACH)
+            return -1;
+        if (flags_at(code, (size_t)b - 1) & (INSN_NOFALL | INSN_JCC))
+            break;
+        b--;
+        if (!decode_at(code, b, &in, ops) || in.meta.category == ZYDIS_CATEGORY_CALL
+            || writes(&in, ops, reg))
+            return -1;
+    }
+    long jcc;
+    ZydisMnemonic zero;
+    if (code->insns[b].flags & INSN_TARGET) {
+        /* reached by one branch only, its jz */
+        if (b == 0 || !(flags_at(code, (size_t)b - 1) & INSN_NOFALL))
+            return -1;
+        size_t lo = first_edge_to(code, (uint32_t)b);
+        if (lo == code->nedges || code->edges[lo].to != (uint32_t)b
+            || (lo + 1 < code->nedges && code->edges[lo + 1].to == (uint32_t)b))
+            return -1;
+        jcc = code->edges[lo].from;
+        zero = ZYDIS_MNEMONIC_JZ;
+    } else {
+        if (!(flags_at(code, (size_t)b - 1) & INSN_JCC))
+            return -1;
+        jcc = b - 1;
+        zero = ZYDIS_MNEMONIC_JNZ;  /* falls through when zero */
+    }
+    bool guard = decode_at(code, jcc, &in, ops) && in.mnemonic == zero
+              && !(code->insns[jcc].flags & INSN_TARGET) && jcc > 0
+              && !(flags_at(code, (size_t)jcc - 1) & INSN_NOFALL)
+              && tests_value(code, jcc - 1, reg);
+    return guard ? jcc : -1;
+}
+
+/* Whether the path into a merge from instruction `pred` is such a zero
+ * side: a constant written to reg (by pred, or just before pred's jmp).
+ * A merge with it counts no more than zero_guard's cmov. */
+static bool zero_entry(lgp_code_t *code, long pred, unsigned reg)
+{
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    long w = pred;
+    if (flags_at(code, (size_t)pred) & INSN_NOFALL) {
+        if ((code->insns[pred].flags & INSN_TARGET) || pred == 0
+            || (flags_at(code, (size_t)pred - 1) & INSN_NOFALL))
+            return false;
+        w = pred - 1;   /* the jmp back from an out-of-line zero side */
+    }
+    if (reg >= 16 || !decode_at(code, w, &in, ops) || !writes(&in, ops, reg)
+        || in.meta.category == ZYDIS_CATEGORY_CALL)
+        return false;
+    lgp_value_t v = step(&in, ops, (lgp_value_t){ .kind = LGP_FACTOR_REG, .reg = reg });
+    return v.kind == LGP_FACTOR_CONST && zero_side(code, (uint32_t)w, reg) >= 0;
+}
+
+/* Whether stepping back over jcc `from` to `to` leaves behind only the
+ * zero side of a guard on reg: a jnz stepped back from its target, a jz
+ * from its fall-through, right after `test reg, reg`. */
+static bool guard_jcc(lgp_code_t *code, uint32_t from, uint32_t to, unsigned reg,
+                      const ZydisDecodedInstruction *in)
+{
+    ZydisMnemonic taken = to == from + 1 ? ZYDIS_MNEMONIC_JZ : ZYDIS_MNEMONIC_JNZ;
+    return in->mnemonic == taken && !(code->insns[from].flags & INSN_TARGET) && from > 0
+        && !(flags_at(code, from - 1) & INSN_NOFALL) && tests_value(code, (long)from - 1, reg);
 }
 
 /* ---- over every path ----------------------------------------------------- */
@@ -578,11 +709,20 @@ static bool same(const lgp_value_t *a, const lgp_value_t *b)
  * whose result it is (LGP_VALUE_CALL, value the instruction index). */
 #define LGP_VALUE_CALL 3
 
+#define ZERO_SIDES 4      /* zero sides of guards a trace keeps aside */
+
 typedef struct trace_s {
     lgp_code_t *code;
     lgp_value_t result;
     bool        have, failed, branch, calls;
     size_t      depth, visited;
+    /* The constants of zero sides (zero_side), each with its jcc, kept
+     * aside; the jccs whose other side carried the tested value on
+     * (guard_jcc).  A zero side whose jcc is not among them is a path like
+     * any other: its constant is a leaf after all (settle). */
+    struct { long jcc; lgp_value_t value; } zero[ZERO_SIDES];
+    long        guarded[ZERO_SIDES];
+    size_t      nzero, nguarded;
 } trace_t;
 
 static void leaf(trace_t *t, lgp_value_t v)
@@ -593,6 +733,41 @@ static void leaf(trace_t *t, lgp_value_t v)
         t->failed = true;
     t->result = v;
     t->have = true;
+}
+
+static void keep_zero_side(trace_t *t, long jcc, lgp_value_t v)
+{
+    if (t->nzero == ZERO_SIDES) {
+        t->failed = true;
+        return;
+    }
+    t->zero[t->nzero].jcc = jcc;
+    t->zero[t->nzero++].value = v;
+}
+
+static void note_guarded(trace_t *t, long jcc)
+{
+    for (size_t i = 0; i < t->nguarded; i++)
+        if (t->guarded[i] == jcc)
+            return;
+    if (t->nguarded == ZERO_SIDES) {
+        t->failed = true;
+        return;
+    }
+    t->guarded[t->nguarded++] = jcc;
+}
+
+/* At the end of a trace: the zero sides whose guard it never crossed on
+ * the tested value's side are leaves. */
+static void settle(trace_t *t)
+{
+    for (size_t i = 0; i < t->nzero; i++) {
+        bool guarded = false;
+        for (size_t k = 0; k < t->nguarded; k++)
+            guarded |= t->guarded[k] == t->zero[i].jcc;
+        if (!guarded)
+            leaf(t, t->zero[i].value);
+    }
 }
 
 static void push(trace_t *t, state_t s)
@@ -739,8 +914,12 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
         t->failed = true;
         return;
     }
-    if (in.meta.category == ZYDIS_CATEGORY_COND_BR && !other_side_dies(code, from, s.at, &in))
-        t->branch = true;
+    if (in.meta.category == ZYDIS_CATEGORY_COND_BR) {
+        if (guard_jcc(code, from, s.at, s.reg, &in))
+            note_guarded(t, from);
+        else if (!other_side_dies(code, from, s.at, &in))
+            t->branch = true;
+    }
     if (s.reg == LGP_SLOT) {
         step_back_slot(t, from, s, &in, ops);
         return;
@@ -772,6 +951,11 @@ static void step_back(trace_t *t, uint32_t from, state_t s)
             return;
         }
         v = step(&in, ops, v);
+        long jcc = v.kind == LGP_FACTOR_CONST ? zero_side(code, from, s.reg) : -1;
+        if (jcc >= 0) {
+            keep_zero_side(t, jcc, v);
+            return;
+        }
         if (v.kind != LGP_FACTOR_REG) {
             leaf(t, v);
             return;
@@ -798,19 +982,12 @@ static void expand(trace_t *t, state_t s)
         entered = true;
     }
     if (code->insns[s.at].flags & INSN_TARGET) {
-        size_t lo = 0, hi = code->nedges;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (code->edges[mid].to < s.at)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        size_t n = 0;
-        while (lo + n < code->nedges && code->edges[lo + n].to == s.at)
-            n++;
+        size_t lo = first_edge_to(code, s.at), n = 0;
+        size_t paths = entered && !(s.at > 0 && zero_entry(code, (long)s.at - 1, s.reg));
+        for (; lo + n < code->nedges && code->edges[lo + n].to == s.at; n++)
+            paths += !zero_entry(code, code->edges[lo + n].from, s.reg);
         /* where paths merge (a jcc's own side is judged at the jcc) */
-        if (n + entered > 1)
+        if (paths > 1)
             t->branch = true;
         for (size_t k = lo; k < lo + n && !t->failed; k++) {
             step_back(t, code->edges[k].from, s);
@@ -831,6 +1008,7 @@ lgp_value_t lgp__code_trace(lgp_code_t *code, long index, unsigned reg)
     push(&t, (state_t){ (uint32_t)index, (uint8_t)reg, LGP_EXT_NONE, 0, 0, 0 });
     while (t.depth > 0 && !t.failed)
         expand(&t, code->stack[--t.depth]);
+    settle(&t);
     if (t.failed || !t.have)
         return unknown();
     t.result.branch = t.branch;
@@ -855,6 +1033,7 @@ long lgp__code_returned_call(lgp_code_t *code)
             push(&t, (state_t){ (uint32_t)i, LGP_RDI, LGP_EXT_NONE, 0, 0, 0 });
     while (t.depth > 0 && !t.failed)
         expand(&t, code->stack[--t.depth]);
+    settle(&t);
     if (t.failed || !t.have || t.result.kind != LGP_VALUE_CALL)
         return -1;
     return (long)t.result.value;

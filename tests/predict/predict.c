@@ -263,6 +263,44 @@ Test(prediction, resolves_wrappers_that_guard_zero_and_count)
     cr_assert_eq(n, 20, "%zu sites call the zmalloc-shaped wrappers", n);
 }
 
+/* The same wrapper with `if (n == 0) n = 8;` compiled as a branch, the
+ * constant on the side a jnz falls through to or a jz takes: the path with
+ * the constant is the zero argument's, and its callers' constants are
+ * their sizes, past the branch (0.8 or more: predict/analysis/confidence.c). */
+Test(prediction, resolves_wrappers_that_guard_zero_with_a_branch)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < groups.nwrapped; i++) {
+        const lgfx_group_t *g = &groups.wrapped[i];
+        const lgp_site_t *s = lgp_table_find(table, g->ra);
+        if (!calls(s, "lgfx_zmalloc_jnz") && !calls(s, "lgfx_zmalloc_jz"))
+            continue;
+        n++;
+        cr_expect(s->evidence != LGP_EVIDENCE_NONE && s->confidence >= 0.8f && s->size == g->min,
+                  "0x%llx (calls %s): %llu at %.2f, saw %llu", (unsigned long long)g->ra,
+                  s->callee, (unsigned long long)s->size, (double)s->confidence,
+                  (unsigned long long)g->min);
+    }
+    cr_assert_eq(n, 20, "%zu sites call the wrappers with a branch for a guard", n);
+}
+
+/* A zero test whose zero side is the only path to the call (lazy_alloc.h):
+ * its constant is the size, not a guard's stand-in for a zero argument. */
+Test(prediction, a_constant_on_the_only_side_of_a_zero_test_is_the_size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < table->count; i++) {
+        const lgp_site_t *s = &table->sites[i];
+        if (!s->function || strcmp(s->function, "lgfx_lazy_alloc") != 0)
+            continue;
+        n++;
+        cr_expect(s->evidence != LGP_EVIDENCE_NONE && s->size == 24 && s->confidence >= 0.8f,
+                  "0x%llx: %llu at %.2f", (unsigned long long)s->address,
+                  (unsigned long long)s->size, (double)s->confidence);
+    }
+    cr_assert_eq(n, 1, "%zu sites in lgfx_lazy_alloc", n);
+}
+
 /* The allocation a wrapper returns knows where the wrapper's return
  * address lies above its own on the stack (the run-time check reads it
  * there): as the recording allocator found it. */
