@@ -242,17 +242,15 @@ Test(prediction, resolves_wrappers_that_add_a_constant)
     cr_assert_eq(n, 20, "%zu sites call the wrappers that add a constant", n);
 }
 
-/* Redis' zmalloc (zmalloc_like.h): a size check that returns NULL, then
- * malloc(n ? n : 8) and a counter, with or without a 16-byte header.  Its
- * callers' constants are their sizes (plus 16), at the confidence that
- * routes them (predict/routing/route.c). */
-Test(prediction, resolves_wrappers_that_guard_zero_and_count)
+/* The sites that call wrapper `a` or `b`, each expected to predict its
+ * size at the confidence that routes it (predict/routing/route.c). */
+static size_t expect_wrapped_sizes(const char *a, const char *b)
 {
     size_t n = 0;
     for (size_t i = 0; i < groups.nwrapped; i++) {
         const lgfx_group_t *g = &groups.wrapped[i];
         const lgp_site_t *s = lgp_table_find(table, g->ra);
-        if (!calls(s, "lgfx_zmalloc") && !calls(s, "lgfx_zmalloc_header"))
+        if (!calls(s, a) && !calls(s, b))
             continue;
         n++;
         cr_expect(s->evidence != LGP_EVIDENCE_NONE && s->confidence >= 0.8f && s->size == g->min,
@@ -260,27 +258,25 @@ Test(prediction, resolves_wrappers_that_guard_zero_and_count)
                   s->callee, (unsigned long long)s->size, (double)s->confidence,
                   (unsigned long long)g->min);
     }
+    return n;
+}
+
+/* Redis' zmalloc (zmalloc_like.h): a size check that returns NULL, then
+ * malloc(n ? n : 8) and a counter, with or without a 16-byte header.  Its
+ * callers' constants are their sizes (plus 16). */
+Test(prediction, resolves_wrappers_that_guard_zero_and_count)
+{
+    size_t n = expect_wrapped_sizes("lgfx_zmalloc", "lgfx_zmalloc_header");
     cr_assert_eq(n, 20, "%zu sites call the zmalloc-shaped wrappers", n);
 }
 
 /* The same wrapper with `if (n == 0) n = 8;` compiled as a branch, the
  * constant on the side a jnz falls through to or a jz takes: the path with
  * the constant is the zero argument's, and its callers' constants are
- * their sizes, past the branch (0.8 or more: predict/analysis/confidence.c). */
+ * their sizes. */
 Test(prediction, resolves_wrappers_that_guard_zero_with_a_branch)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < groups.nwrapped; i++) {
-        const lgfx_group_t *g = &groups.wrapped[i];
-        const lgp_site_t *s = lgp_table_find(table, g->ra);
-        if (!calls(s, "lgfx_zmalloc_jnz") && !calls(s, "lgfx_zmalloc_jz"))
-            continue;
-        n++;
-        cr_expect(s->evidence != LGP_EVIDENCE_NONE && s->confidence >= 0.8f && s->size == g->min,
-                  "0x%llx (calls %s): %llu at %.2f, saw %llu", (unsigned long long)g->ra,
-                  s->callee, (unsigned long long)s->size, (double)s->confidence,
-                  (unsigned long long)g->min);
-    }
+    size_t n = expect_wrapped_sizes("lgfx_zmalloc_jnz", "lgfx_zmalloc_jz");
     cr_assert_eq(n, 20, "%zu sites call the wrappers with a branch for a guard", n);
 }
 
