@@ -25,8 +25,8 @@ static uint8_t page_slices_for(size_t block)
     size_t best = k0, best_waste = SIZE_MAX;
     for (size_t k = k0; k < k0 + 3 && k < LG_SLICES; k++) {
         size_t waste = (k * LG_SLICE_SIZE) % block;
-        /* valgrind: a page that ends with its block would lose it
-         * (segment.c, page_init) */
+        /* valgrind: page_init takes a block off a page its blocks fill
+         * exactly, so not off one that holds one block */
         if (LG_VALGRIND && waste == 0 && k * LG_SLICE_SIZE == block)
             continue;
         /* compare waste as a fraction of the page: waste/k */
