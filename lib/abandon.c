@@ -268,11 +268,21 @@ bool lg__segment_adopt_one(lg_heap_t *heap, unsigned warm_slices)
     return true;
 }
 
-/* Claims seg for heap if it is still abandoned (then the caller adopts
- * it); false when another thread claimed it first.  The caller must know
- * seg is still mapped: it holds a NOTIFYING page of it. */
+/* A heap holding this many free resident slices of its own does not
+ * claim the segments it frees into (512 KiB). */
+#define LG_CLAIM_DIRTY_MAX 8
+
+/* Claims seg for heap, the calling thread's, if it is still abandoned
+ * (then the caller adopts it) and heap is short of free resident memory;
+ * false otherwise.  A thread that frees into an exited thread's segment
+ * while it has free memory of its own would keep the segment's free
+ * slices from the threads that need pages (adopt_one), which faulted in
+ * fresh memory meanwhile; see docs/decisions.md#adopt-on-need.  The caller
+ * must know seg is still mapped: it holds a NOTIFYING page of it. */
 bool lg__segment_claim(lg_heap_t *heap, lg_segment_t *seg)
 {
+    if (heap->dirty_slices >= LG_CLAIM_DIRTY_MAX)
+        return false;
     lg__lock();
     bool mine = seg->abandoned;
     if (mine)

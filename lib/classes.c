@@ -10,15 +10,25 @@ _Atomic unsigned lg__class_count;
 unsigned lg__class_std_count;
 uint16_t lg__class_granule_lo[LG_CLASSES];
 
-/* Slices for a page of this block size: enough for a few blocks, and among
- * the first lengths that do, the one that leaves the least unused tail. */
+/* Slices for a page of this block size: enough for a few blocks (8 up to
+ * 16 KiB, 4 up to 64 KiB, 1 above), and among the first lengths that do,
+ * the one that leaves the least unused tail.  A page is given back only
+ * when all its blocks are free: pages of several large blocks, each kept
+ * by one block that lived on, held most of the memory of threads that
+ * hand their blocks on, and their long runs of slices, longer than the
+ * free runs left between pages, made new pages fault in fresh memory; see
+ * docs/decisions.md#one-large-block-a-page. */
 static uint8_t page_slices_for(size_t block)
 {
-    size_t want = block <= ((size_t)64 << 10) ? 8 : 4;
+    size_t want = block <= ((size_t)16 << 10) ? 8 : block <= ((size_t)64 << 10) ? 4 : 1;
     size_t k0 = (want * block + LG_SLICE_SIZE - 1) / LG_SLICE_SIZE;
     size_t best = k0, best_waste = SIZE_MAX;
     for (size_t k = k0; k < k0 + 3 && k < LG_SLICES; k++) {
         size_t waste = (k * LG_SLICE_SIZE) % block;
+        /* valgrind: page_init takes a block off a page its blocks fill
+         * exactly, so not off one that holds one block */
+        if (LG_VALGRIND && waste == 0 && k * LG_SLICE_SIZE == block)
+            continue;
         /* compare waste as a fraction of the page: waste/k */
         if (waste * best < best_waste * k || best_waste == SIZE_MAX) {
             best = k;

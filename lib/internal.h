@@ -282,7 +282,7 @@ void     lg__secure_push_fresh(lg_page_t *page, uint8_t *first, size_t n);
 #define LG_SEGMENT_CACHE 16  /* empty segments kept mapped for reuse (their free slices: purge.c) */
 extern lg_segment_t *lg__segcache[LG_SEGMENT_CACHE];   /* under lg__lock */
 extern unsigned lg__segcache_count;
-lg_segment_t *lg__segcache_take(void); /* or NULL */
+lg_segment_t *lg__segcache_take(unsigned warm_slices); /* or NULL */
 void          lg__segment_release(lg_segment_t *seg);   /* an empty one: cached or unmapped */
 void          lg__segcache_clear(void);
 

@@ -28,8 +28,9 @@ static bool heap_push_xpage(lg_heap_t *heap, lg_page_t *page)
 
 /* Tells the segment's owner that a full page got a block.  A segment with
  * no owner (its thread exited) is adopted by the thread freeing into it if
- * that thread needed a new page within a purge delay: it will use the
- * memory.  Any other thread leaves it marked for a service (abandon.c):
+ * that thread needed a new page within a purge delay and has little free
+ * memory of its own (lg__segment_claim): it will use the memory.  Any
+ * other thread leaves it marked for a service (abandon.c):
  * a thread that only freed adopted every segment it freed into and held
  * them, its pages gathering the blocks that other threads freed into
  * them, for good; see docs/decisions.md#abandoned-segments-serviced. */

@@ -13,12 +13,20 @@ static void segment_unmap(lg_segment_t *seg)
     lg__count_decommit(LG_SLICE_SIZE);
 }
 
-lg_segment_t *lg__segcache_take(void)
+/* The most recently cached segment; with warm_slices > 0, the most recent
+ * one with a resident run of that many free slices.  NULL if none. */
+lg_segment_t *lg__segcache_take(unsigned warm_slices)
 {
     lg_segment_t *seg = NULL;
     lg__lock();
-    if (lg__segcache_count) {
-        seg = lg__segcache[--lg__segcache_count];
+    unsigned i = lg__segcache_count;
+    while (i > 0 && warm_slices && !lg__segment_has_warm_span(lg__segcache[i - 1], warm_slices))
+        i--;
+    if (i > 0) {
+        seg = lg__segcache[i - 1];
+        for (; i < lg__segcache_count; i++)   /* the rest keep their order, oldest first */
+            lg__segcache[i - 1] = lg__segcache[i];
+        lg__segcache_count--;
         lg__unowned_forget(lg__dirty_slices(seg));
     }
     lg__unlock();

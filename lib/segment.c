@@ -25,10 +25,15 @@ static void guard_segment(lg_segment_t *seg)
 #endif
 }
 
-static lg_segment_t *segment_new(lg_heap_t *heap)
+/* A new segment for heap: a cached one, or one from the OS; with
+ * warm_slices > 0, only a cached one with a resident run of that many
+ * free slices (NULL if there is none). */
+static lg_segment_t *segment_new(lg_heap_t *heap, unsigned warm_slices)
 {
-    lg_segment_t *seg = lg__segcache_take();
+    lg_segment_t *seg = lg__segcache_take(warm_slices);
     uint64_t dirty = seg ? seg->dirty_mask : 0;
+    if (!seg && warm_slices)
+        return NULL;
     if (!seg) {
         if (!lg__limit_allows(heap, LG_SLICE_SIZE))
             return NULL;
@@ -128,12 +133,12 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
     unsigned k = lg__class_slices[cls];
     if (!lg__limit_allows(heap, (size_t)k << LG_SLICE_SHIFT))
         return NULL;
-    /* a resident run in any segment first, the heap's own or one an
-     * exited thread left: taking the first segment's fresh slices while
-     * another's lay resident and free made a program that fills and frees
-     * memory over and over hold both, and threads that start as others
-     * exit fault in fresh memory while the old is purged; see
-     * docs/decisions.md#resident-slices-first */
+    /* a resident run in any segment first, the heap's own, one an exited
+     * thread left or an empty one cached: taking the first segment's
+     * fresh slices while another's lay resident and free made a program
+     * that fills and frees memory over and over hold both, and threads
+     * that start as others exit fault in fresh memory while the old is
+     * purged; see docs/decisions.md#resident-slices-first */
     for (;;) {
         lg_segment_t *cold = NULL;
         int cold_first = -1;
@@ -147,14 +152,14 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
                 cold_first = first;
             }
         }
-        if (lg__segment_adopt_one(heap, k))
+        if (lg__segment_adopt_one(heap, k) || segment_new(heap, k))
             continue;
         if (cold)
             return page_init(heap, cold, (unsigned)cold_first, cls);
         if (!lg__segment_adopt_one(heap, 0))
             break;
     }
-    lg_segment_t *seg = segment_new(heap);
+    lg_segment_t *seg = segment_new(heap, 0);
     return seg ? page_init(heap, seg, 1, cls) : NULL;
 }
 
