@@ -197,8 +197,8 @@ lg_inline lg_page_t *lg__block_page(const lg_segment_t *seg, const void *p)
     return lg__page_of(seg, p);
 }
 
-/* Calls f(page) for each live mini-page of seg, from a copy of the live
- * mask taken first: f may give pages back, and with the last one the
+/* A loop over the live mini-pages of seg, from a copy of the live mask
+ * taken first: its body may give them back, and with the last one the
  * segment. */
 #define lg_for_each_mini(seg, page)                                              \
     for (unsigned lg__live = (seg)->nursery.live, lg__i;                        \
