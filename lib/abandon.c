@@ -87,6 +87,12 @@ static void abandon_pages(lg_segment_t *seg)
         page->owner = 0;
         freed_into |= (atomic_load_explicit(&page->xfree, memory_order_relaxed) & ~LG_XFREE_FLAGS) != 0;
     }
+    lg_page_t *page;
+    lg_for_each_mini(seg, page) {
+        lg__page_mark_full(page);
+        page->owner = 0;
+        freed_into |= (atomic_load_explicit(&page->xfree, memory_order_relaxed) & ~LG_XFREE_FLAGS) != 0;
+    }
     seg->owner = 0;
     atomic_store_explicit(&seg->heap, NULL, memory_order_release);
     abandoned_push(seg, freed_into);
@@ -124,6 +130,8 @@ void lg__segment_orphan_all(lg_heap_t *heap)
     for (lg_segment_t *seg = heap->segments; seg; seg = seg->next) {
         for (unsigned i = 0; i < LG_SLICES; i++)
             seg->pages[i].owner = LG_OWNER_NONE;
+        for (unsigned i = 0; i < LG_NURSERY_PAGES; i++)
+            seg->nursery.pages[i].owner = LG_OWNER_NONE;
         seg->owner = LG_OWNER_NONE;
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
         lg__orphaned++;
@@ -156,6 +164,20 @@ lg_heap_t *lg__segment_freed_into(lg_segment_t *seg, lg_page_t *page, lg_heap_t 
     return NULL;
 }
 
+/* Collects the blocks freed into a page of a segment being serviced, and
+ * gives the page back if none is in use.  A page whose FULL flag a
+ * freeing thread found (NOTIFYING) stays that thread's until it clears
+ * the flag under the lock, marking the segment again. */
+static void service_page(lg_segment_t *seg, lg_page_t *page)
+{
+    lg__page_collect(page);
+    if (lg__page_used(page) == 0
+        && !(atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)) {
+        page->state = LG_PAGE_FREE;
+        lg__segment_slices_free(seg, page);
+    }
+}
+
 /* Collects the blocks freed into an abandoned segment's pages and gives
  * back the pages left with none in use; the segment goes back on the list,
  * its pages marked again, or is released if no page is left.  The caller
@@ -164,21 +186,16 @@ static void service_segment(lg_segment_t *seg)
 {
     lg_assert(!seg->abandoned && atomic_load_explicit(&seg->heap, memory_order_relaxed) == NULL);
     unsigned counted = lg__dirty_slices(seg);
+    lg_page_t *page;
+    lg_for_each_mini(seg, page)
+        service_page(seg, page);
     /* count, do not look: a page given back leaves the slice table */
-    for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
+    for (unsigned i = 1, left = seg->pages_used - lg__popcount(seg->nursery.live); left > 0; left--) {
         while (seg->slice_page[i] == LG_NO_PAGE)
             i++;
-        lg_page_t *page = seg->slice_page[i];
+        page = seg->slice_page[i];
         i += page->slices;
-        lg__page_collect(page);
-        /* a page whose FULL flag a freeing thread found (NOTIFYING) stays
-         * that thread's until it clears the flag under the lock, marking
-         * the segment again */
-        if (lg__page_used(page) == 0
-            && !(atomic_load_explicit(&page->xfree, memory_order_acquire) & LG_XFREE_NOTIFYING)) {
-            page->state = LG_PAGE_FREE;
-            lg__segment_slices_free(seg, page);
-        }
+        service_page(seg, page);
     }
     if (seg->pages_used == 0) {
         lg__lock();
@@ -234,11 +251,18 @@ void lg__segment_adopt(lg_heap_t *heap, lg_segment_t *seg)
 {
     lg_assert(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap && !seg->abandoned);
     lg__heap_segment_link(heap, seg);
-    /* retiring the last page releases the segment: count, do not look */
-    for (unsigned i = 1, left = seg->pages_used; left > 0; left--) {
+    /* retiring the last page releases the segment: count, do not look
+     * (the mini-pages first, from a copy of their mask) */
+    unsigned left = seg->pages_used - lg__popcount(seg->nursery.live);
+    lg_page_t *page;
+    lg_for_each_mini(seg, page) {
+        page->owner = seg->owner;
+        lg__page_adopt(heap, page);
+    }
+    for (unsigned i = 1; left > 0; left--) {
         while (seg->slice_page[i] == LG_NO_PAGE)
             i++;
-        lg_page_t *page = seg->slice_page[i];
+        page = seg->slice_page[i];
         i += page->slices;
         page->owner = seg->owner;
         lg__page_adopt(heap, page);

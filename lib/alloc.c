@@ -50,7 +50,7 @@ void *lg_realloc(void *p, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        lg_page_t *page = lg__page_of(lg__segment_of(p), p);
+        lg_page_t *page = lg__block_page(lg__segment_of(p), p);
         if (lg_unlikely(!lg__block_start(page, p)))
             lg__free_invalid(page, p);
         if (lg_unlikely(((lg_block_t *)p)->key == lg__free_key(page, p)) &&

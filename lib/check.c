@@ -27,6 +27,7 @@ _Noreturn void lg__assert_fail(const char *cond, const char *file, int line)
 typedef struct sums_s {
     size_t segments;    /* owned or abandoned (cached ones are not counted) */
     size_t pages, page_bytes;
+    size_t minis;       /* mini-pages (not in the counts of pages) */
     size_t committed;   /* headers, pages and resident free slices */
     size_t abandoned;
     size_t unowned_dirty;
@@ -75,14 +76,20 @@ static void check_page(const lg_segment_t *seg, const lg_page_t *page, const lg_
              || page->state == LG_PAGE_FULL, "a page in a segment's slice table is in use: page %p "
              "has state %u", pg, page->state);
     size_t cls = page->cls, block = page->block_size;
+    bool mini = page->first_slice == 0;
     lg_check(cls < lg__class_count && block == lg__class_size[cls]
-             && page->slices == lg__class_slices[cls], "a page has its class's block size and "
-             "length: page %p, class %zu, %zu bytes, %u slices", pg, cls, block, page->slices);
+             && page->slices == (mini ? 0 : lg__class_slices[cls]), "a page has its class's "
+             "block size and length (a mini-page none): page %p, class %zu, %zu bytes, %u slices",
+             pg, cls, block, page->slices);
     const uint8_t *start = lg__page_start(seg, page);
     size_t capacity = ((size_t)page->slices << LG_SLICE_SHIFT) / block;
+    if (mini) {
+        unsigned i = (unsigned)(page - seg->nursery.pages);
+        capacity = (size_t)(seg->nursery.runs[i].hi - seg->nursery.runs[i].lo) * LG_GRANULE / block;
+    }
     lg_check(page->capacity == capacity || (LG_VALGRIND && page->capacity == capacity - 1),
-             "a page holds as many blocks as fit: page %p, capacity %u of %zu", pg, page->capacity,
-             capacity);
+             "a page holds as many blocks as fit (a mini-page, in its run): page %p, capacity "
+             "%u of %zu", pg, page->capacity, capacity);
     lg_check(page->end == start + (size_t)page->capacity * block && page->bump >= start
              && page->bump <= page->end && (size_t)(page->bump - start) % block == 0,
              "a page's fresh blocks lie between bump and end: page %p [%p, %p), bump %p, end %p",
@@ -139,6 +146,36 @@ static void check_page(const lg_segment_t *seg, const lg_page_t *page, const lg_
     }
 }
 
+/* A segment's nursery: its runs lie below its top, apart, and its live
+ * mini-pages are pages like the others.  Returns how many of them belong
+ * in a class queue. */
+static size_t check_nursery(const lg_segment_t *seg, const lg_heap_t *heap)
+{
+    const lg_nursery_t *n = &seg->nursery;
+    lg_check(n->top <= LG_NURSERY_SIZE / LG_GRANULE && n->live < 1u << LG_NURSERY_PAGES,
+             "a nursery's top and live mask are in range: segment %p", (const void *)seg);
+    for (unsigned i = 0; i < LG_NURSERY_PAGES; i++) {
+        const lg_page_t *page = &n->pages[i];
+        bool live = n->live >> i & 1;
+        lg_check(n->runs[i].lo <= n->runs[i].hi && n->runs[i].hi <= n->top
+                 && (n->runs[i].lo < n->runs[i].hi || !live)
+                 && (!live || (uintptr_t)lg__nursery_start(seg, page) % (page->block_size & -page->block_size) == 0),
+                 "a nursery's runs lie below its top, a live mini-page's not empty and aligned "
+                 "as its blocks' size is (alloc.c): segment %p, run %u", (const void *)seg, i);
+        for (unsigned j = 0; j < i; j++)
+            lg_check(n->runs[j].hi <= n->runs[i].lo || n->runs[i].hi <= n->runs[j].lo,
+                     "a nursery's runs do not overlap: segment %p, runs %u and %u",
+                     (const void *)seg, j, i);
+    }
+    size_t queued = 0;
+    const lg_page_t *page;
+    lg_for_each_mini(seg, page) {
+        check_page(seg, page, heap);
+        queued += page->state != LG_PAGE_FULL;
+    }
+    return queued;
+}
+
 /* The pages of a segment and its slice accounting; adds them to sums.
  * Returns how many of its pages belong in a class queue. */
 static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums_t *sums)
@@ -167,8 +204,10 @@ static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums
         queued += page->state != LG_PAGE_FULL;
         i += page->slices;
     }
-    lg_check(seg->pages_used == pages, "a segment counts its pages: segment %p says %u, has %zu",
-             sg, seg->pages_used, pages);
+    queued += check_nursery(seg, heap);
+    size_t minis = lg__popcount(seg->nursery.live);
+    lg_check(seg->pages_used == pages + minis, "a segment counts its pages (and mini-pages): segment %p "
+             "says %u, has %zu", sg, seg->pages_used, pages + minis);
     lg_check(seg->free_mask == (LG_ALL_SLICES & ~in_pages), "a segment's free slices are those "
              "in no page: segment %p", sg);
     lg_check((seg->dirty_mask & ~seg->free_mask) == 0 && (seg->aged_mask & ~seg->dirty_mask) == 0,
@@ -183,6 +222,7 @@ static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums
                      i, sg);
     }
     sums->pages += pages;
+    sums->minis += minis;
     sums->page_bytes += page_slices << LG_SLICE_SHIFT;
     sums->committed += (1 + page_slices + lg__dirty_slices(seg)) << LG_SLICE_SHIFT;
     return queued;
@@ -193,7 +233,7 @@ static size_t check_segment(const lg_segment_t *seg, const lg_heap_t *heap, sums
 static void check_heap(const lg_heap_t *heap, sums_t *sums)
 {
     const void *hp = heap;
-    size_t dirty = 0, queued = 0, pages = sums->pages;
+    size_t dirty = 0, queued = 0, pages = sums->pages + sums->minis;
     const lg_segment_t *prev = NULL;
     for (const lg_segment_t *seg = heap->segments; seg; prev = seg, seg = seg->next) {
         lg_check(seg->prev == prev, "a heap's segment list is linked both ways: segment %p", (const void *)seg);
@@ -204,7 +244,7 @@ static void check_heap(const lg_heap_t *heap, sums_t *sums)
         dirty += lg__dirty_slices(seg);
         sums->segments++;
     }
-    pages = sums->pages - pages;
+    pages = sums->pages + sums->minis - pages;
     lg_check(heap->dirty_slices == dirty, "a heap counts the free resident slices of its "
              "segments: heap %p says %zu, has %zu", hp, heap->dirty_slices, dirty);
 

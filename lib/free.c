@@ -4,9 +4,13 @@
 
 void lg__free_outside(void *p)
 {
-    if (lg__in_segment(p))
-        lg__free_to_page(lg__page_of(lg__segment_of(p), p), p);
-    else if (!p)
+    if (lg__in_segment(p)) {
+        lg_segment_t *seg = lg__segment_of(p);
+        if (((uintptr_t)p & LG_SEGMENT_MASK) < LG_SLICE_SIZE)
+            lg__nursery_free(seg, p);
+        else
+            lg__free_to_page(lg__page_of(seg, p), p);
+    } else if (!p)
         return;
     else if (lg__is_huge(p))
         lg__huge_free(p);
@@ -52,7 +56,7 @@ void lg_free(void *p)
 size_t lg_malloc_usable_size(const void *p)
 {
     if (lg__in_segment(p))
-        return lg__page_of(lg__segment_of(p), p)->block_size - LG_CANARY;
+        return lg__block_page(lg__segment_of(p), p)->block_size - LG_CANARY;
     if (!p)
         return 0;
     if (lg__is_huge(p))

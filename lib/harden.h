@@ -85,8 +85,9 @@ lg_inline lg_block_t *lg__link_get(const lg_page_t *page, const lg_block_t *bloc
 {
     lg_block_t *next = (lg_block_t *)((uintptr_t)block->next ^ lg__link_mask(page, block));
 #if LG_SECURE
-    uintptr_t first = ((uintptr_t)block & ~(uintptr_t)LG_SEGMENT_MASK)
-                    + ((uintptr_t)page->first_slice << LG_SLICE_SHIFT);
+    const lg_segment_t *seg = (const lg_segment_t *)((uintptr_t)block & ~(uintptr_t)LG_SEGMENT_MASK);
+    uintptr_t first = page->first_slice ? (uintptr_t)seg + ((uintptr_t)page->first_slice << LG_SLICE_SHIFT)
+                                        : (uintptr_t)lg__nursery_start(seg, page);
     if (next && (uintptr_t)next - first >= (uintptr_t)page->end - first)
         lg__corrupt_link(block, next);
 #endif

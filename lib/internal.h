@@ -164,6 +164,47 @@ void lg__unlock(void);
 bool lg__limit_allows(lg_heap_t *heap, size_t bytes);
 void lg__limit_init(void);   /* LGMALLOC_LIMIT, from lg__options */
 
+/* ---- the nursery (nursery.c) ---- */
+
+/* Mini-pages: the first blocks of a thread's small classes, in short runs
+ * of a segment's header slice (types.h).  A mini-page is an ordinary page
+ * descriptor in every state and list; it has first_slice 0 and no slice
+ * of its own, and its segment counts it in pages_used. */
+
+/* A new mini-page of the class in one of the heap's segments (a new or
+ * adopted one if it has none), or NULL: the class is too large or hot,
+ * or the nurseries are full. */
+lg_page_t *lg__nursery_page_alloc(lg_heap_t *heap, size_t cls);
+/* The current page, a mini-page with no block left: grows its run in
+ * place if it can (the caller then extends the page). */
+bool       lg__nursery_grow(lg_heap_t *heap, lg_page_t *page);
+/* A mini-page of a class that left the nursery: passed by as the slow
+ * path looks for a page, left to empty. */
+bool       lg__nursery_passed(const lg_heap_t *heap, const lg_page_t *page);
+/* Bookkeeping of a mini-page given back (state LG_PAGE_FREE). */
+void       lg__nursery_page_free(lg_segment_t *seg, lg_page_t *page);
+/* The live mini-page whose run holds p, or LG_NO_PAGE. */
+lg_page_t *lg__nursery_page_of(const lg_segment_t *seg, const void *p);
+/* free() of a pointer in a segment's header slice. */
+void       lg__nursery_free(lg_segment_t *seg, void *p);
+
+/* The page a pointer into a segment lies in: its slice's, or a
+ * mini-page. */
+lg_inline lg_page_t *lg__block_page(const lg_segment_t *seg, const void *p)
+{
+    if (lg_unlikely(((uintptr_t)p & LG_SEGMENT_MASK) < LG_SLICE_SIZE))
+        return lg__nursery_page_of(seg, p);
+    return lg__page_of(seg, p);
+}
+
+/* A loop over the live mini-pages of seg, from a copy of the live mask
+ * taken first: its body may give them back, and with the last one the
+ * segment. */
+#define lg_for_each_mini(seg, page)                                              \
+    for (unsigned lg__live = (seg)->nursery.live, lg__i;                        \
+         lg__live && (lg__i = (unsigned)__builtin_ctz(lg__live), (page) = &(seg)->nursery.pages[lg__i], 1); \
+         lg__live &= lg__live - 1)
+
 /* ---- the environment (options.c) ---- */
 
 /* Every environment variable the core reads, read once at start-up. */
@@ -212,6 +253,8 @@ lg_inline size_t lg__extend_bytes(void)
 
 lg_inline uint8_t *lg__page_start(const lg_segment_t *seg, const lg_page_t *page)
 {
+    if (lg_unlikely(page->first_slice == 0))
+        return lg__nursery_start(seg, page);
     return (uint8_t *)seg + ((size_t)page->first_slice << LG_SLICE_SHIFT);
 }
 void   lg__page_collect(lg_page_t *page);   /* takes the blocks other threads freed */
@@ -310,9 +353,14 @@ void lg__slice_set(lg_segment_t *seg, unsigned i, lg_page_t *page);
  * guards around the pages. */
 #define LG_ALL_SLICES (~(uint64_t)1 & (LG_SECURE ? ~((uint64_t)1 << 63) : ~(uint64_t)0))
 lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
+/* An empty segment of the heap's: a cached one or a new one; with
+ * warm_slices > 0 only a cached one with a resident run of that many free
+ * slices.  NULL if none. */
+lg_segment_t *lg__segment_new(lg_heap_t *heap, unsigned warm_slices);
 void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 /* Gives the slices of a page with no block in use back to its segment;
- * returns how many of them are dirty (touched, so resident). */
+ * returns how many of them are dirty (touched, so resident).  (A
+ * mini-page: back to its nursery; none.) */
 unsigned   lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page);
 /* Has seg a run of k free slices that are all resident? */
 bool       lg__segment_has_warm_span(const lg_segment_t *seg, unsigned k);

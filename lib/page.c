@@ -255,10 +255,23 @@ static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
     lg_page_t *current = lg__current[cls];
     if (current != &lg__page_empty && (lg__page_collect(current), current->free))
         return current;
+    if (current != &lg__page_empty && lg__nursery_grow(heap, current)) {
+        page_extend(current);
+        return current;
+    }
     lg_page_t *fresh = NULL, *page = heap->queue[cls].first;
     while (page) {
         lg_page_t *next = page->next;
         lg__page_collect(page);
+        if (lg_unlikely(lg__nursery_passed(heap, page)) && page_has_room(page)) {
+            if (page == current) {
+                lg__set_current(cls, &lg__page_empty);
+                lg__page_classify(heap, page);
+                current = &lg__page_empty;
+            }
+            page = next;
+            continue;
+        }
         if (page->free || (page->block_size > lg__extend_bytes() && page_extend(page))) {
             page_switch(heap, current, page);
             return page;
@@ -276,7 +289,9 @@ static lg_page_t *page_find(lg_heap_t *heap, size_t cls)
         page_switch(heap, current, fresh);
         return fresh;
     }
-    page = lg__segment_page_alloc(heap, cls);
+    page = lg__nursery_page_alloc(heap, cls);
+    if (!page)
+        page = lg__segment_page_alloc(heap, cls);
     if (!page)
         return NULL;
     /* adoption may have queued pages of this class: any of them will do */

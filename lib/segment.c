@@ -28,7 +28,7 @@ static void guard_segment(lg_segment_t *seg)
 /* A new segment for heap: a cached one, or one from the OS; with
  * warm_slices > 0, only a cached one with a resident run of that many
  * free slices (NULL if there is none). */
-static lg_segment_t *segment_new(lg_heap_t *heap, unsigned warm_slices)
+lg_segment_t *lg__segment_new(lg_heap_t *heap, unsigned warm_slices)
 {
     lg_segment_t *seg = lg__segcache_take(warm_slices);
     uint64_t dirty = seg ? seg->dirty_mask : 0;
@@ -43,7 +43,7 @@ static lg_segment_t *segment_new(lg_heap_t *heap, unsigned warm_slices)
         lg__count_commit(LG_SLICE_SIZE); /* the header; a cached one still has it */
         guard_segment(seg);
     }
-    memset(seg, 0, offsetof(lg_segment_t, pages));
+    memset(seg, 0, offsetof(lg_segment_t, nursery_data));   /* the nursery's runs: as used */
     seg->free_mask = LG_ALL_SLICES;
     seg->dirty_mask = dirty;
     lg__purge_add_dirty(heap, lg__dirty_slices(seg));
@@ -152,19 +152,23 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls)
                 cold_first = first;
             }
         }
-        if (lg__segment_adopt_one(heap, k) || segment_new(heap, k))
+        if (lg__segment_adopt_one(heap, k) || lg__segment_new(heap, k))
             continue;
         if (cold)
             return page_init(heap, cold, (unsigned)cold_first, cls);
         if (!lg__segment_adopt_one(heap, 0))
             break;
     }
-    lg_segment_t *seg = segment_new(heap, 0);
+    lg_segment_t *seg = lg__segment_new(heap, 0);
     return seg ? page_init(heap, seg, 1, cls) : NULL;
 }
 
 unsigned lg__segment_slices_free(lg_segment_t *seg, lg_page_t *page)
 {
+    if (page->first_slice == 0) {
+        lg__nursery_page_free(seg, page);
+        return 0;
+    }
     unsigned k = page->slices, first = page->first_slice;
     uint64_t span = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << first;
     lg_assert(page->state == LG_PAGE_FREE && (seg->free_mask & span) == 0 && seg->pages_used > 0);

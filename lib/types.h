@@ -23,6 +23,11 @@
  *            4 MiB units, with a small header at the start of its first
  *            unit; returned with munmap on free.
  *   abandoned a segment whose thread exited; other threads adopt it.
+ *   nursery  the rest of a segment's header slice: short runs of blocks,
+ *            each a mini-page (an ordinary page descriptor whose blocks
+ *            are one run), so the classes a thread uses a little of share
+ *            OS pages, next to the header's own.  A class leaves it for
+ *            ordinary pages once it proves hot (nursery.c).
  *
  * Which addresses are ours: segments are placed in one window of address
  * space where possible (os.c), whose first unit holds a table with an
@@ -163,8 +168,8 @@ typedef struct lg_page_s {
     uint32_t    capacity;
     uint8_t     cls;
     uint8_t     state;           /* lg_page_state_t */
-    uint8_t     slices;          /* span length */
-    uint8_t     first_slice;
+    uint8_t     slices;          /* span length (0: a mini-page of the nursery) */
+    uint8_t     first_slice;     /* (0: a mini-page) */
     uintptr_t   list_key;        /* random: free-block keys (lg_block_t); secure links and canaries */
     _Alignas(64) lg_block_t *free; /* local free list, owner only */
     int32_t     trigger;         /* see LG_HEARTBEAT */
@@ -188,6 +193,27 @@ _Static_assert(LG_SLICES == 64, "a segment's slices are the bits of a uint64_t (
 _Static_assert(LG_CLASSES <= 256 && LG_SLICES <= 255, "a page's cls and slices are bytes");
 _Static_assert(LG_SEGMENT_SIZE <= ((uint64_t)1 << 32), "the block-start test needs offsets below 2^32");
 
+/* A segment's nursery: LG_NURSERY_PAGES descriptors and LG_NURSERY_SIZE
+ * bytes of runs, in granules from the start of `data` (runs[i] is
+ * [lo, hi)).  Runs are carved from the bottom up (`top`); a descriptor
+ * not live keeps its run for the next mini-page that fits in it.  Owner
+ * only, like the heap's queues; frees from other threads read `runs` to
+ * find the mini-page of a block, and a run never moves while a block of
+ * it is live.  See docs/decisions.md#thread-nursery. */
+#define LG_NURSERY_PAGES 12
+#define LG_NURSERY_SIZE  ((size_t)32 << 10)
+
+typedef struct lg_nursery_s {
+    uint16_t top;                         /* granules taken by runs */
+    uint16_t live;                        /* descriptors that are mini-pages in use */
+    uint16_t trips[LG_NURSERY_PAGES];     /* slow-path trips of each mini-page (nursery.c) */
+    struct { uint16_t lo, hi; } runs[LG_NURSERY_PAGES];
+    _Alignas(64) lg_page_t pages[LG_NURSERY_PAGES];
+} lg_nursery_t;
+
+_Static_assert(LG_NURSERY_PAGES <= 16 && LG_NURSERY_SIZE / LG_GRANULE <= UINT16_MAX,
+               "a nursery's live mask and granule offsets are 16 bits");
+
 /* heap->xpages of a heap whose thread exits: remote frees no longer go
  * there. */
 #define LG_XPAGES_CLOSED ((lg_page_t *)1)
@@ -205,15 +231,28 @@ struct lg_segment_s {
     uint64_t dirty_mask;              /* free slices whose memory may be resident */
     uint64_t aged_mask;               /* those of them free since the heap's last purge tick */
     uint64_t left_ms;                 /* when its free slices last changed while no heap owned it */
-    uint32_t pages_used;
+    uint32_t pages_used;              /* pages and mini-pages in use */
     bool     abandoned;               /* on the abandoned list (under lg__lock) */
     bool     used_by_owner;           /* its heap made a page in it since taking it */
     bool     freed_into;              /* abandoned, and a block was freed into it since (under lg__lock) */
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
+    /* the nursery's blocks follow its descriptors, in the OS page that
+     * the header's first fields share (and those after it) */
+    lg_nursery_t nursery;
+    _Alignas(64) uint8_t nursery_data[LG_NURSERY_SIZE];
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
 
-_Static_assert(sizeof(lg_segment_t) <= LG_SLICE_SIZE, "the segment header fits in slice 0");
+_Static_assert(sizeof(lg_segment_t) <= LG_SLICE_SIZE - ((size_t)16 << 10),
+               "the segment header fits in slice 0, and leaves a secure build's guard page "
+               "(16 KiB OS pages) after it");
+
+/* The first block of a mini-page (one of seg's nursery descriptors). */
+lg_inline uint8_t *lg__nursery_start(const lg_segment_t *seg, const lg_page_t *page)
+{
+    size_t i = (size_t)(page - seg->nursery.pages);
+    return (uint8_t *)seg->nursery_data + (size_t)seg->nursery.runs[i].lo * LG_GRANULE;
+}
 
 /* An owner's low bits (thread ids are aligned): LG_OWNER_COUNTED on a
  * heap's id while LGMALLOC_STATS counts (stats.c), so that its own frees
@@ -238,6 +277,7 @@ struct lg_heap_s {
     uint64_t   paged_ms;              /* when it last needed a new page */
     unsigned   purge_delay_ms;        /* lg_thread_purge_delay */
     bool       exiting;               /* its thread is exiting: the segments decide on purging */
+    uint64_t   nursery_hot[(LG_CLASSES + 63) / 64]; /* classes that left the nursery (nursery.c) */
     lg_heap_t *next_heap, *prev_heap; /* the heaps in use, or the pool of unused ones */
 };
 

@@ -125,8 +125,11 @@ Test(stats, print_writes_a_report)
  * of another thread's: the pages of the blocks one thread freed stay
  * resident through another's collect and are gone after its own.  (Seen
  * with mincore: the process-wide counters move with the prediction's
- * thread, which runs at the same time.) */
+ * thread, which runs at the same time.)  The blocks are too large for the
+ * nursery, whose runs share the segment header's OS pages
+ * (docs/decisions.md#thread-nursery). */
 #define TC_BLOCKS 192
+#define TC_SIZE   2000
 
 typedef struct {
     pthread_barrier_t freed, main_collected, collected, measured;
@@ -150,9 +153,9 @@ static void *free_then_collect(void *arg)
     void *p[TC_BLOCKS];
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int i = 0; i < TC_BLOCKS; i++) {
-        p[i] = malloc(1000);
+        p[i] = malloc(TC_SIZE);
         cr_assert_not_null(p[i]);
-        memset(p[i], 1, 1000);
+        memset(p[i], 1, TC_SIZE);
         s->pages[i] = (uintptr_t)p[i] & ~(page - 1);
     }
     for (int i = 0; i < TC_BLOCKS; i++)
@@ -163,9 +166,9 @@ static void *free_then_collect(void *arg)
     pthread_barrier_wait(&s->collected);
     pthread_barrier_wait(&s->measured);
     for (int i = 0; i < TC_BLOCKS; i++) {   /* and the heap serves again */
-        p[i] = malloc(1000);
+        p[i] = malloc(TC_SIZE);
         cr_assert_not_null(p[i]);
-        memset(p[i], 2, 1000);
+        memset(p[i], 2, TC_SIZE);
     }
     for (int i = 0; i < TC_BLOCKS; i++)
         free(p[i]);
