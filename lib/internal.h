@@ -266,6 +266,8 @@ void lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
 /* A thread's current page of a class ran out of blocks: tells the
  * prediction's sampler, if it set one, the size asked for. */
 void lg__route_refill(size_t size);
+/* Every LG_HEARTBEAT frees into a current page: tells the sampler too. */
+void lg__route_heartbeat(void);
 
 /* ---- the secure build (secure.c) ---- */
 

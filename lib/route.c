@@ -74,6 +74,11 @@ void lg__route_refill(size_t size)
         fn(size);
 }
 
+void lg__route_heartbeat(void)
+{
+    lg__route_refill(0);
+}
+
 void lg_route_count_patched(size_t sites)
 {
     lg__lock();
