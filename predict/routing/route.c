@@ -197,14 +197,15 @@ static void count_event(void)
         return;
     bool done = lgp__patch_sites_try(atomic_load(&patch_table));
     atomic_store(&patch_state, done ? PATCH_DONE : PATCH_WAITING);
+    if (done)
+        lg_route_set_heartbeat(NULL);
 }
 
-/* The core's sampler (lib/route.h): size 0 is a heartbeat. */
+/* The core's sampler (lib/route.h). */
 static void sample(size_t size)
 {
     count_event();
-    if (size)
-        count_use(size);
+    count_use(size);
 }
 
 /* ---- the statistics' lookup --------------------------------------------- */
@@ -258,4 +259,6 @@ void lgp__route(const lgp_table_t *table)
     bool deferred = !lg_stats_enabled() && patch_or_defer(table);
     if (watching || deferred)
         lg_route_set_sampler(sample);
+    if (deferred)
+        lg_route_set_heartbeat(count_event);
 }
