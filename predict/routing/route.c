@@ -59,7 +59,7 @@ static int by_sites(const void *a, const void *b)
     return (x->size > y->size) - (x->size < y->size);
 }
 
-/* The distinct predicted sizes, most call sites first. */
+/* The distinct predicted sizes, in the table's order. */
 static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, size_t *sized)
 {
     size_t n = 0;
@@ -79,7 +79,6 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
         }
         out[j].sites += site->confidence;
     }
-    qsort(out, n, sizeof *out, by_sites);
     return n;
 }
 
@@ -253,6 +252,8 @@ void lgp__route(const lgp_table_t *table)
 {
     wanted_t wanted[LGP_ROUTE_SIZES];
     size_t sized, n = wanted_sizes(table, wanted, LGP_ROUTE_SIZES, &sized);
+    if (n > LGP_WATCHED)   /* which ones are watched: the most wanted */
+        qsort(wanted, n, sizeof *wanted, by_sites);
     lg_route_set_lookup(lookup, table->count, sized);
     bool watching = !switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0;
     /* with statistics on every malloc must reach the counting path */
