@@ -256,10 +256,15 @@ void lgp__route(const lgp_table_t *table)
         qsort(wanted, n, sizeof *wanted, by_sites);
     lg_route_set_lookup(lookup, table->count, sized);
     bool watching = !switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0;
+    bool deferred = false;
     /* with statistics on every malloc must reach the counting path */
-    bool deferred = !lg_stats_enabled() && patch_or_defer(table);
+    if (!lg_stats_enabled()) {
+        /* set first: a pass a heartbeat runs meanwhile clears it once done */
+        lg_route_set_heartbeat(count_event);
+        deferred = patch_or_defer(table);
+        if (!deferred)
+            lg_route_set_heartbeat(NULL);
+    }
     if (watching || deferred)
         lg_route_set_sampler(sample);
-    if (deferred)
-        lg_route_set_heartbeat(count_event);
 }
