@@ -168,7 +168,6 @@ static void fork_release(void)
     window_lock_give();
 }
 
-
 /* ---- where the code is ---------------------------------------------------- */
 
 typedef struct found_s { segment_t *segments; size_t count; } found_t;
