@@ -309,6 +309,15 @@ void lg__route_observe(uintptr_t ret, const uintptr_t *slot, size_t size);
 /* A thread's current page of a class ran out of blocks: tells the
  * prediction's sampler, if it set one, the size asked for. */
 void lg__route_refill(size_t size);
+/* Every LG_HEARTBEAT frees into a current page: tells the prediction,
+ * while it asks (one load when it does not). */
+extern _Atomic(void (*)(void)) lg__route_heartbeat_fn;
+static inline void lg__route_heartbeat(void)
+{
+    void (*fn)(void) = atomic_load_explicit(&lg__route_heartbeat_fn, memory_order_acquire);
+    if (lg_unlikely(fn != NULL))
+        fn();
+}
 
 /* ---- the secure build (secure.c) ---- */
 

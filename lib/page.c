@@ -214,6 +214,7 @@ void lg__free_slow(lg_page_t *page)
     if (page->state == LG_PAGE_CURRENT) {
         page->trigger = LG_HEARTBEAT;
         lg__purge_tick(heap);
+        lg__route_heartbeat();
     } else if (page->state == LG_PAGE_FULL) {
         /* first free into a full page: back into its queue */
         page->state = LG_PAGE_QUEUED;

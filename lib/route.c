@@ -74,6 +74,13 @@ void lg__route_refill(size_t size)
         fn(size);
 }
 
+_Atomic(lg_route_heartbeat_t) lg__route_heartbeat_fn;
+
+void lg_route_set_heartbeat(lg_route_heartbeat_t fn)
+{
+    atomic_store_explicit(&lg__route_heartbeat_fn, fn, memory_order_release);
+}
+
 void lg_route_count_patched(size_t sites)
 {
     lg__lock();

@@ -37,6 +37,14 @@ int lg_route_exact_wanted(size_t size);
 typedef void (*lg_route_sampler_t)(size_t size);
 void lg_route_set_sampler(lg_route_sampler_t sampler);
 
+/* And while one is set (NULL: no more), the core calls it at each
+ * heartbeat of a thread's heap, every LG_HEARTBEAT frees into a current
+ * page: a program that frees what it allocates, in a steady state,
+ * refills no page, and the heartbeats say how much it allocates.  The
+ * same rules as the sampler's. */
+typedef void (*lg_route_heartbeat_t)(void);
+void lg_route_set_heartbeat(lg_route_heartbeat_t heartbeat);
+
 
 /* The predicted sites, for the statistics: with statistics on, the core
  * asks this function (set once, by the analysis) what a return address

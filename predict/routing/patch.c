@@ -24,6 +24,12 @@
  *     skips the atfork handlers is not covered; vfork and posix_spawn share
  *     the parent's memory, so the restore reaches them too.)
  *
+ * The pass allocates nothing and asks the dynamic linker nothing (the
+ * program's code segments are noted when the table is readied, by
+ * lgp__patch_ready), so that it can run from the allocator's slow path,
+ * where the deferred patching starts it (route.c); from there it waits
+ * for no lock either, and a pass that finds one taken is tried again.
+ *
  * When mprotect refuses (a W^X policy: SELinux execmod, PaX, systemd's
  * MemoryDenyWriteExecute), nothing more is tried and the sites keep
  * calling malloc.  Each patched page becomes a private copy (4 KiB of
@@ -36,7 +42,6 @@
  *
  * x86-64 keeps instruction fetch coherent with stores, so no cache flush. */
 #include "routing.h"
-#include "../analysis/internal.h"   /* lgp__calloc, lgp__grow: calls the scan does not see */
 
 #include "../../lib/route.h"
 #include "../../wrap/entries.h"
@@ -86,13 +91,22 @@ typedef struct patch_s {
     bool      entry;    /* to an entry (or back to malloc) */
 } patch_t;
 
+/* A pass plans the sites in address order and writes them a run at a
+ * time: the planned patches on neighbouring pages of one segment, up to
+ * RUN_MAX of them. */
+#define RUN_MAX 64
+
 typedef struct pass_s {
-    segment_t segments[MAX_SEGMENTS];
+    const segment_t *segments;
     size_t    segment_count;
+    uintptr_t page_size;
     uintptr_t entries[MAX_ENTRIES];
     size_t    entry_count;
-    patch_t  *patches;
-    size_t    patch_count, patch_cap;
+    patch_t   run[RUN_MAX];
+    size_t    run_count;
+    bool      wait;             /* may wait for the window lock */
+    bool      busy;             /* it could not: try the pass again later */
+    bool      stopped;          /* mprotect refused: nothing more is tried */
     size_t    using_entry;      /* sites at an entry once the pass is done */
     size_t    skipped[SKIP_REASONS];
     int       mprotect_errno;
@@ -100,8 +114,9 @@ typedef struct pass_s {
 
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;   /* one pass at a time */
 static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER; /* a page is writable */
-static pthread_once_t  atfork_once = PTHREAD_ONCE_INIT;
-static bool            atfork_ok;
+static pthread_once_t  ready_once = PTHREAD_ONCE_INIT;
+static bool            ready_ok;
+static pass_t          the_pass;    /* under pass_lock: nothing allocated */
 
 /* ---- fork: never while a page is writable -------------------------------- */
 
@@ -125,6 +140,16 @@ static void window_lock_give(void)
     window_mine = false;
 }
 
+/* From the allocator's slow path: never waits, since this thread may be
+ * forking (fork_prepare holds the lock). */
+static bool window_lock_try(void)
+{
+    if (pthread_mutex_trylock(&window_lock) != 0)
+        return false;
+    window_mine = true;
+    return true;
+}
+
 static void fork_prepare(void)
 {
     if (window_mine) {
@@ -143,25 +168,22 @@ static void fork_release(void)
     window_lock_give();
 }
 
-static void register_atfork(void)
-{
-    atfork_ok = pthread_atfork(fork_prepare, fork_release, fork_release) == 0;
-}
-
 /* ---- where the code is ---------------------------------------------------- */
+
+typedef struct found_s { segment_t *segments; size_t count; } found_t;
 
 static int program_segments(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    pass_t *pass = arg;
-    for (size_t i = 0; i < info->dlpi_phnum && pass->segment_count < MAX_SEGMENTS; i++) {
+    found_t *found = arg;
+    for (size_t i = 0; i < info->dlpi_phnum && found->count < MAX_SEGMENTS; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
             continue;
         int prot = PROT_EXEC | ((ph->p_flags & PF_R) ? PROT_READ : 0)
                  | ((ph->p_flags & PF_W) ? PROT_WRITE : 0);
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        pass->segments[pass->segment_count++] = (segment_t){ start, start + ph->p_memsz, prot };
+        found->segments[found->count++] = (segment_t){ start, start + ph->p_memsz, prot };
     }
     return 1;   /* the first object is the program */
 }
@@ -180,8 +202,8 @@ static const segment_t *segment_of(const pass_t *pass, uintptr_t addr, size_t le
     return segment_in(pass->segments, pass->segment_count, addr, len);
 }
 
-/* The program's code segments as the last pass found them: a repoint, run
- * from the allocator's slow path, may not ask the dynamic linker. */
+/* The program's code segments, noted once by lgp__patch_ready: a pass run
+ * from the allocator's slow path may not ask the dynamic linker. */
 static segment_t      known_segments[MAX_SEGMENTS];
 static _Atomic size_t known_segment_count;
 
@@ -206,29 +228,50 @@ static bool patched_malloc_site(const lgp_site_t *site)
     return site->via == LGP_VIA_DIRECT && site->callee && strcmp(site->callee, "malloc") == 0;
 }
 
-static bool plan(pass_t *pass, uintptr_t call, uintptr_t to, bool entry)
+static uintptr_t page_of(const pass_t *pass, uintptr_t call)
+{
+    return (call + 1) & ~(pass->page_size - 1);
+}
+
+static void flush(pass_t *pass);
+
+/* Adds a patch to the run, written first when the patch does not belong
+ * to it. */
+static void add(pass_t *pass, uintptr_t call, int32_t rel, bool entry)
+{
+    if (pass->run_count > 0) {
+        uintptr_t last = pass->run[pass->run_count - 1].call;
+        if (pass->run_count == RUN_MAX || page_of(pass, call) > page_of(pass, last) + pass->page_size
+            || segment_of(pass, call, CALL_SIZE) != segment_of(pass, last, CALL_SIZE))
+            flush(pass);
+    }
+    pass->run[pass->run_count++] = (patch_t){ call, rel, entry };
+}
+
+static void plan(pass_t *pass, uintptr_t call, uintptr_t to, bool entry)
 {
     intptr_t rel = (intptr_t)to - (intptr_t)(call + CALL_SIZE);
     if (rel < INT32_MIN || rel > INT32_MAX) {
         pass->skipped[SKIP_RANGE] += entry;
-        return true;
+        return;
     }
     if (((call + 1) & 7) > 4) {   /* the 4 bytes must sit in one aligned word */
         pass->skipped[SKIP_STRADDLE] += entry;
-        return true;
+        return;
     }
-    if (!lgp__grow((void **)&pass->patches, &pass->patch_cap, pass->patch_count, sizeof(patch_t)))
-        return false;
-    pass->patches[pass->patch_count++] = (patch_t){ call, (int32_t)rel, entry };
-    return true;
+    if (pass->stopped) {
+        pass->skipped[SKIP_NOT_WRITABLE]++;
+        return;
+    }
+    add(pass, call, (int32_t)rel, entry);
 }
 
-/* Decides what each site's call should reach; false when out of memory. */
-static bool plan_sites(pass_t *pass, const lgp_table_t *table)
+/* Decides what each site's call should reach, and has it written. */
+static void plan_sites(pass_t *pass, const lgp_table_t *table)
 {
     uintptr_t malloc_addr = (uintptr_t)__wrap_malloc;
     uintptr_t last = 0;
-    for (size_t i = 0; i < table->count; i++) {
+    for (size_t i = 0; i < table->count && !pass->busy; i++) {
         const lgp_site_t *site = &table->sites[i];
         /* A site that does not qualify now may have been patched by an
          * earlier table: every direct malloc site is looked at. */
@@ -265,10 +308,10 @@ static bool plan_sites(pass_t *pass, const lgp_table_t *table)
         }
         if (!entry && !at_entry)
             continue;   /* at malloc, and staying there */
-        if (!plan(pass, call, to, entry != NULL))
-            return false;
+        plan(pass, call, to, entry != NULL);
     }
-    return true;
+    if (!pass->busy)
+        flush(pass);
 }
 
 /* ---- writing --------------------------------------------------------------- */
@@ -285,46 +328,44 @@ static void store_displacement(uintptr_t call, int32_t rel)
     __atomic_store_n(word, new, __ATOMIC_RELEASE);
 }
 
-/* Writes the planned patches (in address order) a run of neighbouring
- * pages at a time, one mprotect each way per run (each call is a system
- * call and a split of the mapping); stops at the first run that cannot
- * be made writable. */
-static void apply(pass_t *pass)
+/* Writes the run, one mprotect each way for its pages (each call is a
+ * system call and a split of the mapping).  A pass that may not wait
+ * for the window lock and finds it taken is busy. */
+static void flush(pass_t *pass)
 {
-    uintptr_t page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
-    size_t i = 0;
-    while (i < pass->patch_count) {
-        uintptr_t page = (pass->patches[i].call + 1) & ~(page_size - 1), last = page;
-        const segment_t *seg = segment_of(pass, pass->patches[i].call, CALL_SIZE);
-        size_t end = i;
-        while (end < pass->patch_count) {
-            uintptr_t at = (pass->patches[end].call + 1) & ~(page_size - 1);
-            if (at > last + page_size || segment_of(pass, pass->patches[end].call, CALL_SIZE) != seg)
-                break;
-            last = at;
-            end++;
-        }
-        size_t length = last + page_size - page;
-        bool protect = !(seg->prot & PROT_WRITE);
+    size_t n = pass->run_count;
+    if (n == 0)
+        return;
+    pass->run_count = 0;
+    const segment_t *seg = segment_of(pass, pass->run[0].call, CALL_SIZE);
+    uintptr_t page = page_of(pass, pass->run[0].call);
+    size_t length = page_of(pass, pass->run[n - 1].call) + pass->page_size - page;
+    bool protect = !(seg->prot & PROT_WRITE);
+    if (pass->wait)
         window_lock_take();
-        if (protect && mprotect((void *)page, length, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
-            pass->mprotect_errno = errno;
-            window_lock_give();
-            pass->skipped[SKIP_NOT_WRITABLE] += pass->patch_count - i;
-            return;
-        }
-        for (size_t k = i; k < end; k++)
-            store_displacement(pass->patches[k].call, pass->patches[k].rel);
-        if (protect && mprotect((void *)page, length, seg->prot) != 0)
-            pass->mprotect_errno = errno;   /* cannot happen for a page we just changed */
-        window_lock_give();
-        for (size_t k = i; k < end; k++)
-            pass->using_entry += pass->patches[k].entry;
-        i = end;
+    else if (!window_lock_try()) {
+        pass->busy = true;
+        return;
     }
+    if (protect && mprotect((void *)page, length, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+        pass->mprotect_errno = errno;
+        window_lock_give();
+        pass->stopped = true;
+        pass->skipped[SKIP_NOT_WRITABLE] += n;
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        store_displacement(pass->run[k].call, pass->run[k].rel);
+    if (protect && mprotect((void *)page, length, seg->prot) != 0)
+        pass->mprotect_errno = errno;   /* cannot happen for a page we just changed */
+    window_lock_give();
+    for (size_t k = 0; k < n; k++)
+        pass->using_entry += pass->run[k].entry;
 }
 
 /* ---- the pass --------------------------------------------------------------- */
+
+static bool verbose;   /* LGMALLOC_VERBOSE, read once */
 
 static void report(const pass_t *pass)
 {
@@ -350,64 +391,90 @@ static void report(const pass_t *pass)
             pass->using_entry, skipped, len ? " (" : "", why, len ? ")" : "");
 }
 
-size_t lgp__patch_sites(const lgp_table_t *table)
+static void off(const char *why)
+{
+    if (verbose)
+        fprintf(stderr, "lgmalloc: short path: off (%s)\n", why);
+}
+
+static void get_ready(void)
 {
     const char *v = getenv("LGMALLOC_VERBOSE");
-    bool verbose = v && atoi(v) > 0;
-    const char *off = getenv("LGMALLOC_PREDICT_PATCH");
-    if (off && strcmp(off, "0") == 0) {
-        if (verbose)
-            fputs("lgmalloc: short path: off (LGMALLOC_PREDICT_PATCH=0)\n", stderr);
-        return 0;
+    verbose = v && atoi(v) > 0;
+    const char *patch = getenv("LGMALLOC_PREDICT_PATCH");
+    if (patch && strcmp(patch, "0") == 0) {
+        off("LGMALLOC_PREDICT_PATCH=0");
+        return;
     }
-    if (!table || !__wrap_malloc)
-        return 0;
-    pthread_once(&atfork_once, register_atfork);
-    if (!atfork_ok) {   /* a fork could copy a writable page for good */
-        if (verbose)
-            fputs("lgmalloc: short path: off (pthread_atfork failed)\n", stderr);
-        return 0;
+    if (!__wrap_malloc)
+        return;
+    if (!lg_route_entry(0)) {   /* the analysis without lgmalloc (a test fixture) */
+        off("no class entries in this program");
+        return;
     }
+    if (pthread_atfork(fork_prepare, fork_release, fork_release) != 0) {
+        off("pthread_atfork failed");   /* a fork could copy a writable page for good */
+        return;
+    }
+    found_t found = { known_segments, 0 };
+    dl_iterate_phdr(program_segments, &found);
+    atomic_store_explicit(&known_segment_count, found.count, memory_order_release);
+    ready_ok = true;
+}
 
-    pass_t *pass = lgp__calloc(1, sizeof *pass);
-    if (!pass)
+bool lgp__patch_ready(void)
+{
+    pthread_once(&ready_once, get_ready);
+    return ready_ok;
+}
+
+/* One pass over table; with wait false it takes no lock that is taken,
+ * and says so in *busy (what it did is done, the rest is not). */
+static size_t run_pass(const lgp_table_t *table, bool wait, bool *busy)
+{
+    *busy = false;
+    if (!table || !lgp__patch_ready())
         return 0;
-    dl_iterate_phdr(program_segments, pass);
-    if (atomic_load_explicit(&known_segment_count, memory_order_acquire) == 0) {
-        memcpy(known_segments, pass->segments, sizeof known_segments);
-        atomic_store_explicit(&known_segment_count, pass->segment_count, memory_order_release);
+    if (wait)
+        pthread_mutex_lock(&pass_lock);
+    else if (pthread_mutex_trylock(&pass_lock) != 0) {
+        *busy = true;
+        return 0;
     }
+    pass_t *pass = &the_pass;
+    memset(pass, 0, sizeof *pass);
+    pass->segments = known_segments;
+    pass->segment_count = atomic_load_explicit(&known_segment_count, memory_order_acquire);
+    pass->page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+    pass->wait = wait;
     for (size_t c = 0; c < MAX_ENTRIES; c++) {
         lg_route_entry_t entry = lg_route_entry(c);
         if (!entry)
             break;
         pass->entries[pass->entry_count++] = (uintptr_t)entry;
     }
-
-    if (pass->entry_count == 0) {   /* the analysis without lgmalloc (a test fixture) */
-        free(pass);
-        if (verbose)
-            fputs("lgmalloc: short path: off (no class entries in this program)\n", stderr);
-        return 0;
-    }
-
-    pthread_mutex_lock(&pass_lock);
-    bool planned = plan_sites(pass, table);
-    if (planned)
-        apply(pass);
-    pthread_mutex_unlock(&pass_lock);
-
+    plan_sites(pass, table);
     size_t using_entry = pass->using_entry;
-    if (planned) {
+    *busy = pass->busy;
+    if (!pass->busy && verbose)
+        report(pass);
+    pthread_mutex_unlock(&pass_lock);
+    if (!*busy)
         lg_route_count_patched(using_entry);
-        if (verbose)
-            report(pass);
-    } else if (verbose) {
-        fputs("lgmalloc: short path: off (out of memory)\n", stderr);
-    }
-    free(pass->patches);
-    free(pass);
     return using_entry;
+}
+
+size_t lgp__patch_sites(const lgp_table_t *table)
+{
+    bool busy;
+    return run_pass(table, true, &busy);
+}
+
+bool lgp__patch_sites_try(const lgp_table_t *table)
+{
+    bool busy;
+    run_pass(table, false, &busy);
+    return !busy;
 }
 
 /* ---- a new class's sites ---------------------------------------------------- */
@@ -445,10 +512,8 @@ size_t lgp__patch_repoint(const lgp_table_t *table, size_t size)
         uintptr_t target = call + CALL_SIZE + (intptr_t)old;
         if (code[0] != CALL_REL32 || target == (uintptr_t)entry || !is_class_entry(target))
             continue;   /* at malloc (never patched), or there already */
-        /* never waits: this thread may be forking (fork_prepare holds it) */
-        if (pthread_mutex_trylock(&window_lock) != 0)
+        if (!window_lock_try())
             break;
-        window_mine = true;
         uintptr_t page = (call + 1) & ~(page_size - 1);
         bool protect = !(seg->prot & PROT_WRITE);
         if (!protect || mprotect((void *)page, page_size, PROT_READ | PROT_WRITE | PROT_EXEC) == 0) {

@@ -17,6 +17,7 @@
 #include "routing.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,12 @@ static bool switched_off(const char *name)
     return v && strcmp(v, "0") == 0;
 }
 
+static bool verbose(void)
+{
+    const char *v = getenv("LGMALLOC_VERBOSE");
+    return v && atoi(v) > 0;
+}
+
 static int by_sites(const void *a, const void *b)
 {
     const wanted_t *x = a, *y = b;
@@ -52,7 +59,7 @@ static int by_sites(const void *a, const void *b)
     return (x->size > y->size) - (x->size < y->size);
 }
 
-/* The distinct predicted sizes, most call sites first. */
+/* The distinct predicted sizes, in the table's order. */
 static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, size_t *sized)
 {
     size_t n = 0;
@@ -72,7 +79,6 @@ static size_t wanted_sizes(const lgp_table_t *table, wanted_t *out, size_t max, 
         }
         out[j].sites += site->confidence;
     }
-    qsort(out, n, sizeof *out, by_sites);
     return n;
 }
 
@@ -117,16 +123,88 @@ static size_t watch(const wanted_t *wanted, size_t n)
     return atomic_load_explicit(&watched_count, memory_order_relaxed);
 }
 
-/* The core's sampler (lib/route.h): a refill of a watched size counts for
- * it, whoever asked.  The size alone says how much it is used, and calloc's
- * and realloc's refills come from inside lgmalloc, where no site is seen. */
-static void sample(size_t size)
+/* A refill of a watched size counts for it, whoever asked.  The size
+ * alone says how much it is used, and calloc's and realloc's refills come
+ * from inside lgmalloc, where no site is seen. */
+static void count_use(size_t size)
 {
     watched_t *w = watched_find(size);
     if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
                  == LGP_EXACT_REFILLS
         && lg_route_add_exact(&size, 1) > 0 && !lg_stats_enabled())
         lgp__patch_repoint(lgp_self_table(), size);
+}
+
+/* ---- the short path, once the program has run ----------------------------- */
+
+/* Patching copies each code page it writes (and mprotects it twice): a
+ * program that exits after a few milliseconds pays that and never gains
+ * from the shorter calls.  So the sites are patched once the program has
+ * shown it allocates enough to gain: after patch_after events of the
+ * core's sampler, page refills and heap heartbeats (every LG_HEARTBEAT
+ * frees) of any thread, from the slow path of the one that makes the
+ * last (docs/decisions.md#deferred-patching). */
+enum { PATCH_IDLE, PATCH_WAITING, PATCH_RUNNING, PATCH_DONE };
+
+static _Atomic int                        patch_state;
+static _Atomic(const lgp_table_t *)       patch_table;     /* the latest published */
+static _Atomic size_t                     patch_events;
+static size_t                             patch_after;     /* set before WAITING */
+
+static size_t patch_after_env(void)
+{
+    const char *v = getenv("LGMALLOC_PREDICT_PATCH_AFTER");
+    char *end;
+    unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+    return v && *v && *end == '\0' ? (size_t)n : LGP_PATCH_AFTER;
+}
+
+/* Called by the publishing thread: patches now when the program has run
+ * long enough already (or LGMALLOC_PREDICT_PATCH_AFTER=0), else leaves
+ * the latest table to the sampler. */
+static bool patch_or_defer(const lgp_table_t *table)
+{
+    if (!lgp__patch_ready())
+        return false;
+    atomic_store(&patch_table, table);
+    int state = atomic_load(&patch_state);
+    if (state == PATCH_IDLE) {
+        patch_after = patch_after_env();
+        if (patch_after > 0) {
+            atomic_store(&patch_state, PATCH_WAITING);
+            if (verbose())
+                fprintf(stderr, "lgmalloc: short path: deferred for %zu refills and heartbeats\n",
+                        patch_after);
+            return true;
+        }
+        atomic_store(&patch_state, PATCH_DONE);
+    } else if (state == PATCH_WAITING) {
+        return true;   /* the sampler takes the latest table */
+    }
+    lgp__patch_sites(table);   /* after the sampler's pass, if one runs */
+    return false;
+}
+
+/* A refill or a heartbeat: the one that reaches patch_after patches. */
+static void count_event(void)
+{
+    if (atomic_load_explicit(&patch_state, memory_order_acquire) != PATCH_WAITING
+        || atomic_fetch_add_explicit(&patch_events, 1, memory_order_relaxed) + 1 < patch_after)
+        return;
+    int waiting = PATCH_WAITING;
+    if (!atomic_compare_exchange_strong(&patch_state, &waiting, PATCH_RUNNING))
+        return;
+    bool done = lgp__patch_sites_try(atomic_load(&patch_table));
+    atomic_store(&patch_state, done ? PATCH_DONE : PATCH_WAITING);
+    if (done)
+        lg_route_set_heartbeat(NULL);
+}
+
+/* The core's sampler (lib/route.h). */
+static void sample(size_t size)
+{
+    count_event();
+    count_use(size);
 }
 
 /* ---- the statistics' lookup --------------------------------------------- */
@@ -174,10 +252,19 @@ void lgp__route(const lgp_table_t *table)
 {
     wanted_t wanted[LGP_ROUTE_SIZES];
     size_t sized, n = wanted_sizes(table, wanted, LGP_ROUTE_SIZES, &sized);
+    if (n > LGP_WATCHED)   /* which ones are watched: the most wanted */
+        qsort(wanted, n, sizeof *wanted, by_sites);
     lg_route_set_lookup(lookup, table->count, sized);
-    if (!switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0)
-        lg_route_set_sampler(sample);
+    bool watching = !switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0;
+    bool deferred = false;
     /* with statistics on every malloc must reach the counting path */
-    if (!lg_stats_enabled())
-        lgp__patch_sites(table);
+    if (!lg_stats_enabled()) {
+        /* set first: a pass a heartbeat runs meanwhile clears it once done */
+        lg_route_set_heartbeat(count_event);
+        deferred = patch_or_defer(table);
+        if (!deferred)
+            lg_route_set_heartbeat(NULL);
+    }
+    if (watching || deferred)
+        lg_route_set_sampler(sample);
 }

@@ -22,6 +22,11 @@ void lgp__route(const lgp_table_t *table);
 /* The least confidence of a site that is patched. */
 #define LGP_PATCH_CONFIDENCE 0.9f
 
+/* Reads LGMALLOC_PREDICT_PATCH, registers the fork handler and notes the
+ * program's code segments, once; from a thread that may ask the dynamic
+ * linker (the publishing one).  False: the short path is off. */
+bool lgp__patch_ready(void);
+
 /* Patches the sites of table (the running program's: its bias applied),
  * points sites that an earlier table patched and this one no longer
  * qualifies back at malloc, and tells the core how many sites now use an
@@ -30,6 +35,18 @@ void lgp__route(const lgp_table_t *table);
  * LGMALLOC_PREDICT_PATCH=0 turns it off.  Returns the number of sites
  * that use an entry afterwards. */
 size_t lgp__patch_sites(const lgp_table_t *table);
+
+/* The same from the allocator's slow path, once lgp__patch_ready said
+ * yes: allocates nothing, asks the dynamic linker nothing, and waits for
+ * no lock.  False when it found one taken: part or none of it is done,
+ * and it is to be called again later. */
+bool lgp__patch_sites_try(const lgp_table_t *table);
+
+/* The sites are patched once the program has shown it runs long enough
+ * to gain from it: after this many page refills and heap heartbeats
+ * (lib/route.h's sampler), LGMALLOC_PREDICT_PATCH_AFTER (0: when the
+ * table is published).  See docs/decisions.md#deferred-patching. */
+#define LGP_PATCH_AFTER 128
 
 /* Points the patched sites of size at its class's entry, once the class
  * serving it has changed (an exact-fit class made by use, route.c).  Called

@@ -276,7 +276,7 @@ Test(glibc, calloc_is_zeroed_in_memory_that_an_exited_thread_dirtied)
 
 /* ---- fork while other threads allocate ----------------------------------- */
 
-static atomic_int stop_churn;
+static atomic_int stop_churn, churns_filled;
 static void *held_by_thread[64];
 
 static void *churn(void *arg)
@@ -286,6 +286,7 @@ static void *churn(void *arg)
         held_by_thread[i] = malloc(100 + (size_t)i * 50);
         fill(held_by_thread[i], 100 + (size_t)i * 50, (unsigned)i);
     }
+    atomic_fetch_add(&churns_filled, 1);
     while (!atomic_load(&stop_churn)) {
         void *p = malloc(opaque(200));
         void *q = realloc(malloc(opaque(30)), opaque(5000));
@@ -300,6 +301,9 @@ Test(glibc, a_child_of_fork_frees_blocks_of_parent_threads_it_does_not_have)
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, churn, NULL), 0);
+    /* the held blocks filled (a child checks them), the churn under way */
+    while (atomic_load(&churns_filled) < 3)
+        usleep(1000);
     usleep(20000);
     for (int k = 0; k < 20; k++) {
         pid_t pid = fork();

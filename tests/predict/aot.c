@@ -4,7 +4,8 @@
  * per build-id and taken from the cache by the next run, but a cache
  * file or directory others could have written, or a table planted there,
  * changes nothing; a -static program gets exact-fit classes and patched
- * sites from its embedded table.
+ * sites from its embedded table; and a short run patches no site
+ * (docs/decisions.md#deferred-patching).
  *
  * Each test runs aot_program.c, built in the forms tests/predict/meson.build
  * names in the environment (AOT_*), with an environment of its own, and
@@ -116,6 +117,16 @@ Test(embedded, used_and_no_analysis_runs)
     cr_expect_gt(r.sites, 0);
     cr_expect_gt(r.text_changed, 0, "the embedded table's sites were patched");
     cr_expect_null(strstr(r.err, "before main"), "an analysis ran: %s", r.err);
+}
+
+/* A program that allocates a few blocks and exits gains nothing from the
+ * short path: its code pages are left as the file has them. */
+Test(embedded, a_short_run_patches_no_code)
+{
+    const char *env[] = { "AOT_BLOCKS=16", NULL };
+    run_t r = run("AOT_EMBEDDED", env);
+    cr_expect_eq(r.origin, LGP_ORIGIN_EMBEDDED, "%s", r.err);
+    cr_expect_eq(r.text_changed, 0, "%zu bytes of code rewritten", r.text_changed);
 }
 
 Test(embedded, made_for_another_build_is_ignored)
@@ -321,6 +332,14 @@ Test(static_program, embedded_table_patches_sites)
     run_t r = run("AOT_STATIC_EMBEDDED", NULL);
     cr_expect_eq(r.origin, LGP_ORIGIN_EMBEDDED, "%s", r.err);
     cr_expect_gt(r.text_changed, 0, "sites patched in a static program");
+}
+
+Test(static_program, a_short_run_patches_no_code)
+{
+    const char *env[] = { "AOT_BLOCKS=16", NULL };
+    run_t r = run("AOT_STATIC_EMBEDDED", env);
+    cr_expect_eq(r.origin, LGP_ORIGIN_EMBEDDED, "%s", r.err);
+    cr_expect_eq(r.text_changed, 0, "%zu bytes of code rewritten", r.text_changed);
 }
 
 Test(static_program, embedded_table_makes_exact_fit_classes)

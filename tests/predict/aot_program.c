@@ -5,7 +5,8 @@
  *   origin=N sites=N text_changed=N
  * origin: where the table came from (lgp_origin_t), -1 for none;
  * text_changed: the bytes of its code that differ from its file, that is,
- * what the short path rewrote. */
+ * what the short path rewrote.  AOT_BLOCKS=N: N live blocks instead of
+ * 4,096, a short run. */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <fcntl.h>
@@ -65,11 +66,15 @@ int main(void)
      * its class once it is used (docs/decisions.md#exact-by-use). */
     enum { LIVE = 4096 };
     static void *blocks[LIVE];
+    const char *asked = getenv("AOT_BLOCKS");
+    size_t live = asked ? strtoul(asked, NULL, 10) : LIVE;
+    if (live > LIVE)
+        live = LIVE;
     const lgp_table_t *table = lgp_self_wait();
     for (int round = 0; round < AOT_VARIANT + 1; round++) {
-        for (size_t i = 0; i < LIVE; i++)
+        for (size_t i = 0; i < live; i++)
             blocks[i] = sites[i % 8]();
-        for (size_t i = 0; i < LIVE; i++)
+        for (size_t i = 0; i < live; i++)
             free(blocks[i]);
     }
     size_t changed = 0;

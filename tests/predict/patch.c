@@ -10,7 +10,12 @@
  * Suites (tests/predict/meson.build runs each with its environment):
  *   patch      LGMALLOC_PREDICT_SYNC=1, and again without (background thread)
  *   patch_off  LGMALLOC_PREDICT_SYNC=1 LGMALLOC_PREDICT_PATCH=0
- *   patch_fork without SYNC: forks while the background thread patches */
+ *   patch_fork without SYNC: forks while the background thread patches
+ * all with LGMALLOC_PREDICT_PATCH_AFTER=0 (patched when the table is
+ * published), and
+ *   patch_deferred  LGMALLOC_PREDICT_SYNC=1 LGMALLOC_PREDICT_PATCH_AFTER=1024:
+ *              patched from the slow path of the 1024th page refill or
+ *              heap heartbeat (Criterion's own start makes a few hundred) */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -127,9 +132,10 @@ static const lgp_table_t *table(void)
 
 TestSuite(patch, .timeout = 60);
 
-Test(patch, sites_with_an_aligned_displacement_call_their_class_entry)
+/* Every site whose displacement lies in one aligned word calls its
+ * class's entry, the others malloc. */
+static void expect_aligned_sites_patched(const lgp_table_t *t)
 {
-    const lgp_table_t *t = table();
     size_t patched[4] = { 0 };
     for (size_t i = 0; i < SITE_COUNT; i++) {
         uintptr_t call = call_of(t, &sites[i]);
@@ -145,6 +151,11 @@ Test(patch, sites_with_an_aligned_displacement_call_their_class_entry)
     }
     for (size_t k = 0; k < 4; k++)   /* 5 of the 8 offsets in a word qualify */
         cr_expect_eq(patched[k], 5, "size %zu: %zu sites patched", sites[8 * k].size, patched[k]);
+}
+
+Test(patch, sites_with_an_aligned_displacement_call_their_class_entry)
+{
+    expect_aligned_sites_patched(table());
 }
 
 Test(patch, blocks_from_patched_sites_have_their_size_and_keep_their_contents)
@@ -310,5 +321,105 @@ Test(patch_fork, children_forked_during_patching_see_no_writable_code, .timeout 
         bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     }
     cr_expect_eq(bad, 0, "%zu of %zu children saw writable code", bad, forks);
+    cr_expect(text_is_read_execute());
+}
+
+/* ---- once the program has run (LGMALLOC_PREDICT_PATCH_AFTER=1024) --------- */
+
+/* Allocates 8 blocks per page asked for through the sites, 512 live at a
+ * time, and frees them: sizes up to 9000, so more refills than pages. */
+static void fill_pages(size_t pages)
+{
+    enum { LIVE = 512 };
+    static void *blocks[LIVE];
+    for (size_t round = 0; round * LIVE < pages * 8; round++) {
+        for (size_t i = 0; i < LIVE; i++)
+            blocks[i] = sites[i % SITE_COUNT].fn();
+        for (size_t i = 0; i < LIVE; i++)
+            free(blocks[i]);
+    }
+}
+
+static size_t sites_at_malloc(const lgp_table_t *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < SITE_COUNT; i++)
+        n += target_of(call_of(t, &sites[i])) == (uintptr_t)__wrap_malloc;
+    return n;
+}
+
+TestSuite(patch_deferred, .timeout = 60);
+
+Test(patch_deferred, a_short_run_leaves_every_call_at_malloc)
+{
+    const lgp_table_t *t = table();
+    for (size_t i = 0; i < SITE_COUNT; i++)
+        free(sites[i].fn());   /* a refill of each of four classes */
+    cr_expect_eq(sites_at_malloc(t), SITE_COUNT, "patched before the program ran");
+}
+
+Test(patch_deferred, sites_are_patched_once_the_program_has_refilled_pages)
+{
+    const lgp_table_t *t = table();
+    fill_pages(4096);
+    expect_aligned_sites_patched(t);
+    lg_predict_stats_t stats;
+    lg_predict_stats_get(&stats);
+    cr_expect_eq(stats.patched_sites, 20);
+}
+
+/* Malloc and free in turn at one site refill no page: the heartbeat,
+ * every 1,024 frees into the current page, counts instead. */
+Test(patch_deferred, a_steady_state_is_patched_by_its_heartbeats)
+{
+    const lgp_table_t *t = table();
+    const site_fn_t *s = &sites[8];   /* malloc(136) */
+    for (size_t i = 0; i < (size_t)2048 * 1024; i++)
+        free(s->fn());
+    expect_aligned_sites_patched(t);
+}
+
+static void *fill_on_a_thread(void *arg)
+{
+    fill_pages((size_t)(uintptr_t)arg);
+    return NULL;
+}
+
+Test(patch_deferred, the_thread_that_refills_patches)
+{
+    const lgp_table_t *t = table();
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, fill_on_a_thread, (void *)(uintptr_t)4096), 0);
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+    expect_aligned_sites_patched(t);
+}
+
+/* Children forked at any moment while another thread's allocations
+ * patch find the program's code executable and not writable. */
+Test(patch_deferred, children_forked_while_a_thread_patches_see_no_writable_code,
+     .timeout = 120)
+{
+    const lgp_table_t *t = table();
+    uintptr_t probe = 0;
+    for (size_t i = SITE_COUNT; i-- > 0 && !probe;)
+        if (displacement_aligned(call_of(t, &sites[i])))
+            probe = call_of(t, &sites[i]);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, fill_on_a_thread, (void *)(uintptr_t)4096), 0);
+    size_t forks = 0, bad = 0;
+    for (int done = 0; done < 20 && forks < 20000; forks++) {
+        if (target_of(probe) != (uintptr_t)__wrap_malloc)
+            done++;
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0)
+            _exit(text_is_read_execute() ? 0 : 1);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+    cr_expect_eq(bad, 0, "%zu of %zu children saw writable code", bad, forks);
+    cr_expect_neq(target_of(probe), (uintptr_t)__wrap_malloc, "never patched");
     cr_expect(text_is_read_execute());
 }

@@ -29,6 +29,11 @@ void lg_route_set_sampler(lg_route_sampler_t sampler)
     (void)sampler;
 }
 
+void lg_route_set_heartbeat(lg_route_heartbeat_t heartbeat)
+{
+    (void)heartbeat;
+}
+
 void lg_route_set_lookup(lg_route_lookup_t lookup, size_t sites, size_t sites_sized)
 {
     (void)lookup;

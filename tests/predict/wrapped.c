@@ -1,7 +1,8 @@
 /* The run-time check of the sites that call a wrapper (predict/routing/route.c):
  * with LGMALLOC_STATS=1, the allocation a wrapper returns is compared with
  * the size its caller's site predicts, found on the stack above the
- * allocator, and counted as a hit or a miss like a direct site's.
+ * allocator, and counted as a hit or a miss like a direct site's; and a
+ * calloc's, directly or through a wrapper.
  *
  * Run with LGMALLOC_STATS=1 LGMALLOC_PREDICT_SYNC=1
  * LGMALLOC_ALLOC_FUNCS=doubling_alloc,header_named,tail_named,tail_doubling
@@ -68,7 +69,19 @@ __asm__(".text\n"
         ".size tail_doubling, .-tail_doubling\n");
 
 
+/* A wrapper of calloc, as xzalloc. */
+__attribute__((noinline)) void *wrapped_calloc(size_t n)
+{
+    void *p = calloc(1, n);
+    if (!p)
+        abort();
+    wrapped_count++;
+    return p;
+}
+
 LGFX_CALL_SITE(site_wrapped, wrapped_alloc(136))
+LGFX_CALL_SITE(site_calloc, calloc(17, 8))
+LGFX_CALL_SITE(site_wrapped_calloc, wrapped_calloc(104))
 LGFX_CALL_SITE(site_plus, wrapped_plus(100))
 LGFX_CALL_SITE(site_doubling, doubling_alloc(200))
 LGFX_CALL_SITE(site_header_named, header_named(100))
@@ -103,6 +116,20 @@ static lg_predict_stats_t run(void *(*site)(void))
 Test(wrapped, allocations_through_a_wrapper_are_checked_against_its_callers_site)
 {
     lg_predict_stats_t d = run(site_wrapped);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, calloc_sites_are_checked_against_their_prediction)
+{
+    lg_predict_stats_t d = run(site_calloc);
+    cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
+    cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
+}
+
+Test(wrapped, allocations_through_a_calloc_wrapper_are_checked_at_their_callers_site)
+{
+    lg_predict_stats_t d = run(site_wrapped_calloc);
     cr_expect_geq(d.hits, CALLS, "%zu hits, %zu misses", d.hits, d.misses);
     cr_expect_eq(d.misses, 0, "%zu misses", d.misses);
 }
