@@ -324,8 +324,8 @@ class Make(Program):
     name = "make"
     package = "make-dfsg"
     binary = "make"
-    suite = ("`make check`: GNU make's tests/ (run_make_tests.pl: ~100 Perl scripts of "
-             "~700 makefiles run and compared with their expected output), one entry a "
+    suite = ("`make check`: GNU make's tests/ (run_make_tests.pl: ~120 Perl scripts of "
+             "~680 makefiles run and compared with their expected output), one entry a "
              "makefile")
 
     def prepare_source(self, srcdir):
