@@ -324,7 +324,7 @@ class Make(Program):
     name = "make"
     package = "make-dfsg"
     binary = "make"
-    suite = ("`make check`: GNU make's tests/ (run_make_tests.pl: ~120 Perl scripts of "
+    suite = ("`make check`: GNU make's tests/ (run_make_tests.pl: ~125 Perl scripts of "
              "~680 makefiles run and compared with their expected output), one entry a "
              "makefile")
 
