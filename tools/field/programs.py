@@ -12,6 +12,8 @@ import glob
 import os
 import re
 
+import makefiles
+
 CFLAGS = "-O2 -g"
 
 # What lg__fatal() writes before it aborts (lib/init.c): every lgmalloc
@@ -318,4 +320,56 @@ class TinyXML2(Program):
         return res
 
 
-ALL = [Sed, Jq, Gawk, Sqlite, Redis, TinyXML2]
+class Make(Program):
+    name = "make"
+    package = "make-dfsg"
+    binary = "make"
+    suite = ("`make check`: GNU make's tests/ (run_make_tests.pl: ~125 Perl scripts of "
+             "~680 makefiles run and compared with their expected output), one entry a "
+             "makefile")
+
+    def prepare_source(self, srcdir):
+        # Debian's source ships configure.ac without configure (as debian/rules
+        # runs dh_autoreconf); autopoint needs gettext's files.
+        return "autoreconf -fi"
+
+    def build(self, variant, lgflags):
+        libs = f' LIBS="{lgflags}"' if variant == "lgmalloc" else ""
+        return (f'./configure -C -q --disable-dependency-tracking --disable-nls '
+                f'--without-guile CFLAGS="{CFLAGS}"{libs} && make -j{self.ctx.jobs}')
+
+    def test(self, variant):
+        return "make -k check"
+
+    def stats_run(self, tree, data):
+        d = makefiles.flat(os.path.join(data, "make-flat-10000"), 10000)
+        return f"./make -C {d} -n -B > /dev/null"
+
+    def results(self, tree, log):
+        # "features/comments ...... ok     (1 passed)", "... FAILED (2/3
+        # passed)", "... N/A"; a failed makefile N leaves
+        # tests/work/SCRIPT.diff (N = 1) or SCRIPT.diff_(N-1).
+        res = {}
+        for m in re.finditer(r"^(\S+) \.+ (?:ok +\((\d+) passed\)|FAILED \((\d+)/(\d+) passed\)"
+                             r"|FAILED \(no tests found!\)|(N/A))", log, re.M):
+            script = m[1]
+            if m[5]:
+                res[script] = "SKIP"
+            elif m[2]:
+                for i in range(1, int(m[2]) + 1):
+                    res[f"{script}:{i}"] = "PASS"
+            elif m[4]:
+                failed = set()
+                for f in glob.glob(os.path.join(tree, "tests", "work", script + ".diff*")):
+                    n = f[len(os.path.join(tree, "tests", "work", script + ".diff")):]
+                    failed.add(int(n[1:]) + 1 if n[1:].isdigit() else 1)
+                for i in range(1, int(m[4]) + 1):
+                    res[f"{script}:{i}"] = "FAIL" if i in failed else "PASS"
+                if not failed:   # died before its diff: the script as a whole
+                    res[script] = "FAIL"
+            else:
+                res[script] = "FAIL"
+        return res
+
+
+ALL = [Sed, Jq, Gawk, Sqlite, Redis, TinyXML2, Make]
