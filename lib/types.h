@@ -237,9 +237,10 @@ struct lg_segment_s {
     bool     freed_into;              /* abandoned, and a block was freed into it since (under lg__lock) */
     lg_page_t *slice_page[LG_SLICES]; /* slice index -> page holding it */
     /* the nursery's blocks follow its descriptors, in the OS page that
-     * the header's first fields share (and those after it) */
+     * the header's first fields share (and those after it); aligned for
+     * its largest blocks (nursery.c), on 32-bit targets too */
     lg_nursery_t nursery;
-    _Alignas(64) uint8_t nursery_data[LG_NURSERY_SIZE];
+    _Alignas(1024) uint8_t nursery_data[LG_NURSERY_SIZE];
     lg_page_t pages[LG_SLICES];       /* descriptors, indexed by first slice */
 };
 

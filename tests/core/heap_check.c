@@ -247,6 +247,10 @@ static lg_segment_t *segment_of(void *p)
     return (lg_segment_t *)seg;
 }
 
+/* A size no nursery serves (lib/nursery.c takes blocks up to 1 KiB), so
+ * that page_of finds its page whatever the start-up left in the nursery. */
+#define PAGED_SIZE 2000
+
 static lg_page_t *page_of(void *p)
 {
     return segment_of(p)->slice_page[((uintptr_t)p >> LG_SLICE_SHIFT) & (LG_SLICES - 1)];
@@ -257,8 +261,8 @@ static lg_page_t *page_of(void *p)
 static void two_freed(char **a, char **b)
 {
     do {
-        *a = malloc(opaque(48));
-        *b = malloc(opaque(48));
+        *a = malloc(opaque(PAGED_SIZE));
+        *b = malloc(opaque(PAGED_SIZE));
     } while (page_of(*a) != page_of(*b));
     free(*a);
     free(*b);
@@ -291,7 +295,7 @@ static void link_inside_a_block(void)
 
 static void trigger_off(void)
 {
-    char *p = malloc(opaque(48));
+    char *p = malloc(opaque(PAGED_SIZE));
     page_of(p)->trigger = 0;    /* a current page's runs from LG_HEARTBEAT to 1 */
     lg_heap_check();
 }

@@ -14,7 +14,7 @@ TestSuite(stats, .timeout = 30);
 
 Test(stats, segments_are_counted_after_allocation)
 {
-    void *p = malloc(100);
+    void *p = malloc(2000);   /* above the nursery's blocks: an ordinary page (lib/nursery.c) */
     cr_assert_not_null(p);
     lg_stats_t s = stats_now();
     cr_assert_gt(s.segments, 0);
