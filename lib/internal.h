@@ -366,6 +366,10 @@ lg_page_t *lg__segment_page_alloc(lg_heap_t *heap, size_t cls);
  * warm_slices > 0 only a cached one with a resident run of that many free
  * slices.  NULL if none. */
 lg_segment_t *lg__segment_new(lg_heap_t *heap, unsigned warm_slices);
+/* Fills in a zeroed page descriptor's blocks: capacity blocks of class cls
+ * from start (ordinary pages and the nursery's mini-pages alike). */
+void lg__page_describe(lg_segment_t *seg, lg_page_t *page, size_t cls, uint8_t *start,
+                       size_t capacity);
 void       lg__segment_page_free(lg_heap_t *heap, lg_page_t *page);
 /* Gives the slices of a page with no block in use back to its segment;
  * returns how many of them are dirty (touched, so resident).  (A

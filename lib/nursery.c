@@ -98,16 +98,7 @@ static lg_page_t *mini_init(lg_heap_t *heap, lg_segment_t *seg, unsigned i, size
     size_t block = lg__class_size[cls];
     size_t capacity = (size_t)(n->runs[i].hi - n->runs[i].lo) * LG_GRANULE / block;
     memset(page, 0, sizeof *page);
-    page->block_size = block;
-    page->capacity = (uint32_t)capacity;
-    page->cls = (uint8_t)cls;
-    page->bump = lg__nursery_start(seg, page);
-    page->end = page->bump + capacity * block;
-    page->list_key = lg__random();
-    page->div_mul = UINT64_MAX / block + 1;
-    page->div_base = (uintptr_t)page->bump * page->div_mul;
-    page->div_limit = page->div_mul;
-    page->owner = seg->owner;
+    lg__page_describe(seg, page, cls, lg__nursery_start(seg, page), capacity);
     n->trips[i] = 0;
     __atomic_store_n(&n->live, (uint16_t)(n->live | 1u << i), __ATOMIC_RELEASE);
     seg->pages_used++;

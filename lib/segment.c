@@ -25,6 +25,25 @@ static void guard_segment(lg_segment_t *seg)
 #endif
 }
 
+/* A page's blocks: capacity blocks of class cls from start, none handed
+ * out yet, with the block-start test's constants (types.h) and a fresh
+ * key.  The rest of the descriptor is the caller's (zeroed first). */
+void lg__page_describe(lg_segment_t *seg, lg_page_t *page, size_t cls, uint8_t *start,
+                       size_t capacity)
+{
+    size_t block = lg__class_size[cls];
+    page->block_size = block;
+    page->capacity = (uint32_t)capacity;
+    page->cls = (uint8_t)cls;
+    page->bump = start;
+    page->end = start + capacity * block;
+    page->list_key = lg__random();
+    page->div_mul = UINT64_MAX / block + 1;
+    page->div_base = (uintptr_t)start * page->div_mul;
+    page->div_limit = page->div_mul;
+    page->owner = seg->owner;
+}
+
 /* A new segment for heap: a cached one, or one from the OS; with
  * warm_slices > 0, only a cached one with a resident run of that many
  * free slices (NULL if there is none). */
@@ -105,18 +124,9 @@ static lg_page_t *page_init(lg_heap_t *heap, lg_segment_t *seg, unsigned first, 
     seg->used_by_owner = true;
     seg->pages_used++;
     memset(page, 0, sizeof *page);
-    page->block_size = block;
-    page->capacity = (uint32_t)capacity;
-    page->cls = (uint8_t)cls;
     page->slices = (uint8_t)k;
     page->first_slice = (uint8_t)first;
-    page->bump = lg__page_start(seg, page);
-    page->end = page->bump + capacity * block;
-    page->list_key = lg__random();
-    page->div_mul = UINT64_MAX / block + 1;
-    page->div_base = (uintptr_t)page->bump * page->div_mul;
-    page->div_limit = page->div_mul;
-    page->owner = seg->owner;
+    lg__page_describe(seg, page, cls, lg__page_start(seg, page), capacity);
     page->resident = resident;
     for (unsigned i = first; i < first + k; i++)
         lg__slice_set(seg, i, page);
