@@ -121,10 +121,16 @@ static const char *name_at(char *strings, uint32_t offset)
     return offset == NO_NAME ? NULL : strings + offset;
 }
 
-#define RECORDS_AT_ONCE 64
+/* Where the records are read: the end of the space their sites take, that
+ * space made as large as the records need, so one read brings them all and
+ * decoding them in order writes each site over records already decoded,
+ * never over one still to come (site i ends at or before record i + 1
+ * starts, whichever of the two is larger). */
+#define SLOT_SIZE (sizeof(lgp_site_t) > sizeof(record_t) ? sizeof(lgp_site_t) : sizeof(record_t))
 
 /* The table read through `read`, straight into its one mapping: no copy
- * of the bytes is made first (each page touched is a page fault). */
+ * of the bytes is made first (each page touched is a page fault), and
+ * three reads in all (header, names, records). */
 lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t size,
                             const lgp_build_id_t *id, uint64_t key, char *why, size_t why_size)
 {
@@ -151,16 +157,16 @@ lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t siz
         lgp__copy_text(why, why_size, "sizes do not add up");
         return NULL;
     }
-    size_t sites = h.count * sizeof(lgp_site_t);
-    size_t total = sizeof(lgp_table_t) + sites + h.strings;
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t slots = h.count * SLOT_SIZE;
+    size_t total = sizeof(lgp_table_t) + slots + h.strings;
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) {
         lgp__copy_text(why, why_size, "out of memory");
         return NULL;
     }
     lgp_table_t *t = p;
     t->sites = (lgp_site_t *)(t + 1);
-    t->strings = (char *)t->sites + sites;
+    t->strings = (char *)t->sites + slots;
     t->mapped = total;
     t->dwarf = h.flags & FLAG_DWARF;
     t->debug_info = h.flags & FLAG_DEBUG_INFO;
@@ -171,32 +177,28 @@ lgp_table_t *lgp_table_read(lgp_table_reader_t *read, void *source, uint64_t siz
         lgp__copy_text(why, why_size, "names unreadable or not terminated");
         return NULL;
     }
-    record_t records[RECORDS_AT_ONCE];
+    const record_t *records = (const record_t *)(t->strings - h.count * sizeof(record_t));
+    if (!read(source, (void *)records, h.count * sizeof(record_t), sizeof h)) {
+        munmap(p, total);
+        lgp__copy_text(why, why_size, "records unreadable");
+        return NULL;
+    }
     uint64_t last = 0;
     for (size_t i = 0; i < h.count; i++) {
-        size_t k = i % RECORDS_AT_ONCE;
-        if (k == 0) {
-            size_t n = h.count - i < RECORDS_AT_ONCE ? h.count - i : RECORDS_AT_ONCE;
-            if (!read(source, records, n * sizeof *records, sizeof h + i * sizeof *records)) {
-                munmap(p, total);
-                lgp__copy_text(why, why_size, "records unreadable");
-                return NULL;
-            }
-        }
-        const record_t *r = &records[k];
-        if (!record_valid(r, h.strings) || r->address < last) {
+        const record_t r = records[i];
+        if (!record_valid(&r, h.strings) || r.address < last) {
             munmap(p, total);
             lgp__copy_text(why, why_size, "a site out of range or order");
             return NULL;
         }
-        last = r->address;
+        last = r.address;
         t->sites[i] = (lgp_site_t){
-            .address = r->address, .size = r->size, .wrapper = r->wrapper, .target = r->target,
-            .frame = r->frame, .line = r->line, .confidence = r->confidence,
-            .evidence = r->evidence, .via = r->via,
-            .function = name_at(t->strings, r->function),
-            .file = name_at(t->strings, r->file),
-            .callee = name_at(t->strings, r->callee),
+            .address = r.address, .size = r.size, .wrapper = r.wrapper, .target = r.target,
+            .frame = r.frame, .line = r.line, .confidence = r.confidence,
+            .evidence = r.evidence, .via = r.via,
+            .function = name_at(t->strings, r.function),
+            .file = name_at(t->strings, r.file),
+            .callee = name_at(t->strings, r.callee),
         };
     }
     t->count = h.count;

@@ -56,12 +56,14 @@ lgp_table_t *lgp__embedded_table(const lgp_build_id_t *id, char *why, size_t why
     lgp_table_t *table = NULL;
     if (read_at(fd, &eh, sizeof eh, 0) && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0
         && eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_shentsize == sizeof(Elf64_Shdr)) {
+        /* from the last headers back: --embed appends the note's section */
         Elf64_Shdr sh[HEADERS_AT_ONCE];
-        for (unsigned i = 0; i < eh.e_shnum && !table; i += HEADERS_AT_ONCE) {
-            unsigned n = eh.e_shnum - i < HEADERS_AT_ONCE ? eh.e_shnum - i : HEADERS_AT_ONCE;
-            if (!read_at(fd, sh, n * sizeof *sh, eh.e_shoff + (uint64_t)i * sizeof *sh))
+        for (unsigned end = eh.e_shnum; end > 0 && !table;) {
+            unsigned n = end < HEADERS_AT_ONCE ? end : HEADERS_AT_ONCE;
+            end -= n;
+            if (!read_at(fd, sh, n * sizeof *sh, eh.e_shoff + (uint64_t)end * sizeof *sh))
                 break;
-            for (unsigned k = 0; k < n; k++) {
+            for (unsigned k = n; k-- > 0;) {
                 uint64_t at, size = table_note(fd, &sh[k], &at);
                 if (size) {
                     lgp_file_part_t part = { fd, at };
