@@ -255,7 +255,7 @@ static void print_classes(out_t *o)
         out_str(o, "\n");
     }
     if (any)
-        out_str(o, "lgmalloc: (* exact-fit class made for a predicted size; pages: the most the class held;"
+        out_str(o, "lgmalloc: (* exact-fit class made for a predicted or learned size; pages: the most the class held;"
                    " wasted: rounding, over all requests)\n");
 }
 

@@ -123,14 +123,70 @@ static size_t watch(const wanted_t *wanted, size_t n)
     return atomic_load_explicit(&watched_count, memory_order_relaxed);
 }
 
+/* ---- sizes learned at run time -------------------------------------------- */
+
+/* A size no site predicts (it reaches malloc through a function pointer,
+ * or is computed: sqlite's page cache asks for its page size plus a
+ * header) gets a class of its own once it has made LGP_LEARN_REFILLS
+ * refills more than other sizes did in its slot, at most LGP_LEARNED
+ * classes, leaving the rest of the spare classes to predicted sizes.  The
+ * slots count like a frequency sketch: a size found in its slot counts
+ * up, another size counts it down and takes the slot once it is empty,
+ * so sizes asked for once in a while never build up a count, and one that
+ * keeps filling pages does.  Races between threads lose counts, never
+ * make a wrong class: any class that fits tighter is correct
+ * (docs/decisions.md#learned-classes). */
+#define LGP_LEARN_SLOTS   64
+#define LGP_LEARN_REFILLS 16
+#define LGP_LEARNED       8
+
+typedef struct learning_s {
+    _Atomic size_t   size;
+    _Atomic uint32_t count;
+} learning_t;
+
+static learning_t     learning[LGP_LEARN_SLOTS];
+static _Atomic size_t learned;
+static bool           learn_on;   /* set before the sampler is */
+
+static void learn(size_t size)
+{
+    if (atomic_load_explicit(&learned, memory_order_relaxed) >= LGP_LEARNED
+        || !lg_route_exact_wanted(size))
+        return;
+    learning_t *slot = &learning[(size / 16 * 0x9e3779b9u) % LGP_LEARN_SLOTS];
+    size_t held = atomic_load_explicit(&slot->size, memory_order_relaxed);
+    uint32_t count = atomic_load_explicit(&slot->count, memory_order_relaxed);
+    if (held != size) {
+        if (count > 1) {
+            atomic_store_explicit(&slot->count, count - 1, memory_order_relaxed);
+            return;
+        }
+        atomic_store_explicit(&slot->size, size, memory_order_relaxed);
+        atomic_store_explicit(&slot->count, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&slot->count, count + 1, memory_order_relaxed);
+    if (count + 1 == LGP_LEARN_REFILLS && lg_route_add_exact(&size, 1) > 0) {
+        atomic_fetch_add_explicit(&learned, 1, memory_order_relaxed);
+        if (verbose())
+            fprintf(stderr, "lgmalloc: exact-fit class learned for %zu bytes\n", size);
+    }
+}
+
 /* A refill of a watched size counts for it, whoever asked.  The size
  * alone says how much it is used, and calloc's and realloc's refills come
- * from inside lgmalloc, where no site is seen. */
+ * from inside lgmalloc, where no site is seen.  Other sizes may be
+ * learned. */
 static void count_use(size_t size)
 {
     watched_t *w = watched_find(size);
-    if (w && atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1
-                 == LGP_EXACT_REFILLS
+    if (!w) {
+        if (learn_on)
+            learn(size);
+        return;
+    }
+    if (atomic_fetch_add_explicit(&w->refills, 1, memory_order_relaxed) + 1 == LGP_EXACT_REFILLS
         && lg_route_add_exact(&size, 1) > 0 && !lg_stats_enabled())
         lgp__patch_repoint(lgp_self_table(), size);
 }
@@ -255,7 +311,9 @@ void lgp__route(const lgp_table_t *table)
     if (n > LGP_WATCHED)   /* which ones are watched: the most wanted */
         qsort(wanted, n, sizeof *wanted, by_sites);
     lg_route_set_lookup(lookup, table->count, sized);
-    bool watching = !switched_off("LGMALLOC_PREDICT_EXACT") && watch(wanted, n) > 0;
+    bool exact = !switched_off("LGMALLOC_PREDICT_EXACT");
+    bool watching = exact && watch(wanted, n) > 0;
+    learn_on = exact && !switched_off("LGMALLOC_PREDICT_LEARN");
     bool deferred = false;
     /* with statistics on every malloc must reach the counting path */
     if (!lg_stats_enabled()) {
@@ -265,6 +323,6 @@ void lgp__route(const lgp_table_t *table)
         if (!deferred)
             lg_route_set_heartbeat(NULL);
     }
-    if (watching || deferred)
+    if (watching || deferred || learn_on)
         lg_route_set_sampler(sample);
 }

@@ -96,3 +96,36 @@ Test(exact, a_site_that_runs_once_makes_no_class)
     cr_expect_eq(usable, 1280, "1100 bytes from a cold site took %zu", usable);
     cr_expect_eq(before.exact_classes, 0, "%zu classes before any use", before.exact_classes);
 }
+
+/* Sizes no site predicts: called through a pointer, as sqlite's page cache
+ * calls malloc (predict/routing/route.c, "sizes learned at run time"). */
+static void *(*volatile by_pointer)(size_t) = malloc;
+
+/* 4104 bytes, sqlite's page of 4096 and its 8-byte header: 5120 without a
+ * class of its own. */
+Test(exact, a_size_no_site_predicts_gets_a_class_once_it_keeps_filling_pages)
+{
+    cr_assert_not_null(lgp_self_wait(), "no prediction table");
+    void *p[LIVE];
+    for (int i = 0; i < LIVE; i++)
+        p[i] = by_pointer(4104);
+    void *last = by_pointer(4104);
+    size_t usable = lg_malloc_usable_size(last);
+    free(last);
+    for (int i = 0; i < LIVE; i++)
+        free(p[i]);
+    cr_expect_eq(usable, 4112, "4104 bytes took %zu", usable);
+}
+
+Test(exact, sizes_asked_for_once_each_make_no_class)
+{
+    cr_assert_not_null(lgp_self_wait(), "no prediction table");
+    void *p[LIVE];
+    for (int i = 0; i < LIVE; i++)
+        p[i] = by_pointer(4200 + 16 * (size_t)i);
+    lg_predict_stats_t after;
+    lg_predict_stats_get(&after);
+    for (int i = 0; i < LIVE; i++)
+        free(p[i]);
+    cr_expect_eq(after.exact_classes, 0, "%zu classes made", after.exact_classes);
+}
