@@ -136,7 +136,7 @@ static size_t watch(const wanted_t *wanted, size_t n)
  * keeps filling pages does.  Races between threads lose counts, never
  * make a wrong class: any class that fits tighter is correct
  * (docs/decisions.md#learned-classes). */
-#define LGP_LEARN_SLOTS   64
+#define LGP_LEARN_SLOTS   64   /* 2^6: the hash's top 6 bits */
 #define LGP_LEARN_REFILLS 16
 #define LGP_LEARNED       8
 
@@ -145,6 +145,7 @@ typedef struct learning_s {
     _Atomic uint32_t count;
 } learning_t;
 
+_Static_assert(LGP_LEARN_SLOTS == 1 << 6, "the slot is the hash's top 6 bits");
 static learning_t     learning[LGP_LEARN_SLOTS];
 static _Atomic size_t learned;
 static bool           learn_on;   /* set before the sampler is */
@@ -154,7 +155,9 @@ static void learn(size_t size)
     if (atomic_load_explicit(&learned, memory_order_relaxed) >= LGP_LEARNED
         || !lg_route_exact_wanted(size))
         return;
-    learning_t *slot = &learning[(size / 16 * 0x9e3779b9u) % LGP_LEARN_SLOTS];
+    /* the top bits of a multiplicative hash depend on every bit of the
+     * size (its low bits alone put 1032 and 4104 in one slot) */
+    learning_t *slot = &learning[((uint64_t)(size / 16) * 0x9e3779b97f4a7c15u) >> 58];
     size_t held = atomic_load_explicit(&slot->size, memory_order_relaxed);
     uint32_t count = atomic_load_explicit(&slot->count, memory_order_relaxed);
     if (held != size) {
