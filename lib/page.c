@@ -335,8 +335,12 @@ void *lg__malloc_generic(size_t size)
         return lg__huge_alloc(size, LG_ALIGN, false);
     size_t cls = need <= LG_TABLE_MAX ? lg__class_of(need) : lg__class_of_large(need);
     lg_page_t *page = lg__current[cls];
-    bool refill = page == &lg__page_empty || !page->free;
-    if (lg_unlikely(refill)) {
+    /* Only a page that ran out of blocks is a refill for the sampler, not
+     * a class with no current page (a thread's first block of it, or its
+     * page went back empty): a program that takes and frees one block at a
+     * time would count one at each take. */
+    bool ran_out = !page->free;
+    if (lg_unlikely(ran_out || page == &lg__page_empty)) {
         page = page_find(heap, cls);
         if (!page) {
             errno = ENOMEM;
@@ -350,7 +354,7 @@ void *lg__malloc_generic(size_t size)
     block = lg__page_pop(page, block, size);
     if (lg_unlikely(lg__stats_on))
         lg__stats_malloc(cls, size, (uintptr_t)__builtin_return_address(0), LG_RETURN_SLOT());
-    if (lg_unlikely(refill))
+    if (lg_unlikely(ran_out))
         lg__route_refill(size);
     return block;
 }

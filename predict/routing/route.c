@@ -128,33 +128,43 @@ static size_t watch(const wanted_t *wanted, size_t n)
 /* A size no site predicts (it reaches malloc through a function pointer,
  * or is computed: sqlite's page cache asks for its page size plus a
  * header) gets a class of its own once it has made LGP_LEARN_REFILLS
- * refills more than other sizes did in its slot, at most LGP_LEARNED
- * classes, leaving the rest of the spare classes to predicted sizes.  The
- * slots count like a frequency sketch: a size found in its slot counts
- * up, another size counts it down and takes the slot once it is empty,
- * so sizes asked for once in a while never build up a count, and one that
- * keeps filling pages does.  Races between threads lose counts, never
- * make a wrong class: any class that fits tighter is correct
+ * refills more than other sizes did in its slot, and at least half of the
+ * refills its class had from sizes that class rounds up by over 1/16
+ * since then: one size that dominates its class's waste, not one of many
+ * spread over it (Redis' query buffers, 7,232 to 7,632 bytes, one class
+ * each would split 8 KiB pages five ways).  At most LGP_LEARNED classes,
+ * leaving the other spare ones to predicted sizes.  The slots count like a
+ * frequency sketch: a size found in its slot counts up, another size
+ * counts it down and takes the slot once it is empty, so sizes asked for
+ * once in a while never build up a count.  Races between threads lose
+ * counts, never make a wrong class: any class that fits tighter is correct
  * (docs/decisions.md#learned-classes). */
-#define LGP_LEARN_SLOTS   64   /* 2^6: the hash's top 6 bits */
+#define LGP_LEARN_SLOTS   64    /* 2^6: the hash's top 6 bits */
 #define LGP_LEARN_REFILLS 16
 #define LGP_LEARNED       8
+#define LGP_CLASSES_SEEN  128   /* more than the core's classes */
 
 typedef struct learning_s {
     _Atomic size_t   size;
     _Atomic uint32_t count;
+    _Atomic uint32_t since;     /* its class's refills when it took the slot */
 } learning_t;
 
 _Static_assert(LGP_LEARN_SLOTS == 1 << 6, "the slot is the hash's top 6 bits");
-static learning_t     learning[LGP_LEARN_SLOTS];
-static _Atomic size_t learned;
-static bool           learn_on;   /* set before the sampler is */
+static learning_t       learning[LGP_LEARN_SLOTS];
+static _Atomic uint32_t class_refills[LGP_CLASSES_SEEN];   /* by wanted sizes */
+static _Atomic size_t   learned;
+static bool             learn_on;   /* set before the sampler is */
 
 static void learn(size_t size)
 {
     if (atomic_load_explicit(&learned, memory_order_relaxed) >= LGP_LEARNED
         || !lg_route_exact_wanted(size))
         return;
+    size_t cls = lg_route_class_for(size);
+    if (cls >= LGP_CLASSES_SEEN)
+        return;
+    uint32_t of_class = atomic_fetch_add_explicit(&class_refills[cls], 1, memory_order_relaxed) + 1;
     /* the top bits of a multiplicative hash depend on every bit of the
      * size (its low bits alone put 1032 and 4104 in one slot) */
     learning_t *slot = &learning[((uint64_t)(size / 16) * 0x9e3779b97f4a7c15u) >> 58];
@@ -167,10 +177,12 @@ static void learn(size_t size)
         }
         atomic_store_explicit(&slot->size, size, memory_order_relaxed);
         atomic_store_explicit(&slot->count, 1, memory_order_relaxed);
+        atomic_store_explicit(&slot->since, of_class - 1, memory_order_relaxed);
         return;
     }
-    atomic_store_explicit(&slot->count, count + 1, memory_order_relaxed);
-    if (count + 1 == LGP_LEARN_REFILLS && lg_route_add_exact(&size, 1) > 0) {
+    atomic_store_explicit(&slot->count, ++count, memory_order_relaxed);
+    uint32_t shared = of_class - atomic_load_explicit(&slot->since, memory_order_relaxed);
+    if (count >= LGP_LEARN_REFILLS && 2 * count >= shared && lg_route_add_exact(&size, 1) > 0) {
         atomic_fetch_add_explicit(&learned, 1, memory_order_relaxed);
         if (verbose())
             fprintf(stderr, "lgmalloc: exact-fit class learned for %zu bytes\n", size);

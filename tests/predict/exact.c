@@ -129,3 +129,19 @@ Test(exact, sizes_asked_for_once_each_make_no_class)
         free(p[i]);
     cr_expect_eq(after.exact_classes, 0, "%zu classes made", after.exact_classes);
 }
+
+/* Five sizes spread over the 5,120-byte class, none most of its refills:
+ * classes for each would split its pages five ways. */
+Test(exact, sizes_spread_over_a_class_make_no_class)
+{
+    cr_assert_not_null(lgp_self_wait(), "no prediction table");
+    enum { SPREAD = 5 };
+    void *p[SPREAD * LIVE];
+    for (int i = 0; i < SPREAD * LIVE; i++)
+        p[i] = by_pointer(4200 + 160 * (size_t)(i % SPREAD));
+    lg_predict_stats_t after;
+    lg_predict_stats_get(&after);
+    for (int i = 0; i < SPREAD * LIVE; i++)
+        free(p[i]);
+    cr_expect_eq(after.exact_classes, 0, "%zu classes made", after.exact_classes);
+}
