@@ -7,10 +7,12 @@
  * an OS page of blocks, or one larger block), and a predicted size gets
  * its class once LGP_EXACT_REFILLS of them were of that size.  A site run
  * once at start-up makes no class that then serves other sizes
- * (docs/decisions.md#exact-by-use).
+ * (docs/decisions.md#exact-by-use).  Sizes no site predicts may get
+ * classes learned from the same refills (below).
  *
  * Each mechanism can be switched off on its own, to measure what it
- * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_PATCH=0;
+ * brings: LGMALLOC_PREDICT_EXACT=0, LGMALLOC_PREDICT_LEARN=0,
+ * LGMALLOC_PREDICT_PATCH=0;
  * LGMALLOC_PREDICT=0 turns off the analysis.  (Prepared classes, pages
  * made ahead for a new thread, were measured and removed: see
  * docs/decisions.md#prepared-classes.) */
@@ -131,9 +133,9 @@ static size_t watch(const wanted_t *wanted, size_t n)
  * refills more than other sizes did in its slot, and at least half of the
  * refills its class had from sizes that class rounds up by over 1/16
  * since then: one size that dominates its class's waste, not one of many
- * spread over it (Redis' query buffers, 7,232 to 7,632 bytes, one class
- * each would split 8 KiB pages five ways).  At most LGP_LEARNED classes,
- * leaving the other spare ones to predicted sizes.  The slots count like a
+ * spread over it (a class for each would split its pages as many ways).
+ * At most LGP_LEARNED classes, leaving the other spare ones to predicted
+ * sizes; none once the core has no spare class left.  The slots count like a
  * frequency sketch: a size found in its slot counts up, another size
  * counts it down and takes the slot once it is empty, so sizes asked for
  * once in a while never build up a count.  Races between threads lose
@@ -182,10 +184,15 @@ static void learn(size_t size)
     }
     atomic_store_explicit(&slot->count, ++count, memory_order_relaxed);
     uint32_t shared = of_class - atomic_load_explicit(&slot->since, memory_order_relaxed);
-    if (count >= LGP_LEARN_REFILLS && 2 * count >= shared && lg_route_add_exact(&size, 1) > 0) {
+    if (count < LGP_LEARN_REFILLS || 2 * count < shared)
+        return;
+    if (lg_route_add_exact(&size, 1) > 0) {
         atomic_fetch_add_explicit(&learned, 1, memory_order_relaxed);
         if (verbose())
             fprintf(stderr, "lgmalloc: exact-fit class learned for %zu bytes\n", size);
+    } else if (lg_route_exact_wanted(size)) {
+        /* (not another thread's class for it: the core has none to spare) */
+        atomic_store_explicit(&learned, LGP_LEARNED, memory_order_relaxed);
     }
 }
 
