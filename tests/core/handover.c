@@ -38,6 +38,16 @@ static long thread_faults(void)
     return ru.ru_minflt;
 }
 
+/* Fills p with n blocks of BLOCK bytes, each written with `byte`. */
+static void take_blocks(void **p, size_t n, int byte)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = malloc(BLOCK);
+        cr_assert_not_null(p[i]);
+        memset(p[i], byte, BLOCK);
+    }
+}
+
 /* Fills LEFT, waits for the other thread to fill as much (so neither
  * adopts the other's segments), frees all but the first and last blocks,
  * and returns those (the first and last of its segments). */
@@ -47,11 +57,7 @@ static void *leave_memory(void *arg)
     size_t n = LEFT / BLOCK;
     void **p = malloc(n * sizeof *p);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < n; i++) {
-        p[i] = malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 1, BLOCK);
-    }
+    take_blocks(p, n, 1);
     pthread_barrier_wait(&both_filled);
     kept[0] = p[0];
     kept[1] = p[n - 1];
@@ -69,11 +75,7 @@ static void *take_memory(void *arg)
     void **p = malloc(n * sizeof *p);
     cr_assert_not_null(p);
     long before = thread_faults();
-    for (size_t i = 0; i < n; i++) {
-        p[i] = malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 2, BLOCK);
-    }
+    take_blocks(p, n, 2);
     faults_taken = thread_faults() - before;
     for (size_t i = 0; i < n; i++)
         free(p[i]);
@@ -126,11 +128,7 @@ static void *leave_marked(void *arg)
     size_t n = LEFT / BLOCK, step = n / MARKED;
     void **p = malloc(n * sizeof *p);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < n; i++) {
-        p[i] = malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 1, BLOCK);
-    }
+    take_blocks(p, n, 1);
     for (size_t i = 0; i < n; i++) {
         if (i % step == 0 && i / step < MARKED)
             marked[i / step] = p[i];
@@ -147,11 +145,7 @@ static void *free_marked(void *arg)
     size_t n = HELD / BLOCK;
     void **p = malloc(n * sizeof *p);
     cr_assert_not_null(p);
-    for (size_t i = 0; i < n; i++) {
-        p[i] = malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 3, BLOCK);
-    }
+    take_blocks(p, n, 3);
     for (size_t i = 0; i < n; i++)
         free(p[i]);
     free(p);
@@ -174,11 +168,7 @@ static void *take_left(void *arg)
     void **p = malloc(n * sizeof *p);
     cr_assert_not_null(p);
     long before = thread_faults();
-    for (size_t i = 0; i < n; i++) {
-        p[i] = malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 2, BLOCK);
-    }
+    take_blocks(p, n, 2);
     *faults = thread_faults() - before;
     for (size_t i = 0; i < n; i++)
         free(p[i]);

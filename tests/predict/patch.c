@@ -299,6 +299,18 @@ static bool text_is_read_execute(void)
     return ok;
 }
 
+/* Forks a child that checks text_is_read_execute and reports it. */
+static bool child_sees_read_execute_text(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(text_is_read_execute() ? 0 : 1);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 Test(patch_fork, children_forked_during_patching_see_no_writable_code, .timeout = 120)
 {
     uintptr_t probe = 0;
@@ -312,13 +324,7 @@ Test(patch_fork, children_forked_during_patching_see_no_writable_code, .timeout 
                     probe = call_of(t, &sites[i]);
         if (probe && target_of(probe) != (uintptr_t)__wrap_malloc)
             done++;
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0)
-            _exit(text_is_read_execute() ? 0 : 1);
-        int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        bad += !child_sees_read_execute_text();
     }
     cr_expect_eq(bad, 0, "%zu of %zu children saw writable code", bad, forks);
     cr_expect(text_is_read_execute());
@@ -410,13 +416,7 @@ Test(patch_deferred, children_forked_while_a_thread_patches_see_no_writable_code
     for (int done = 0; done < 20 && forks < 20000; forks++) {
         if (target_of(probe) != (uintptr_t)__wrap_malloc)
             done++;
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0)
-            _exit(text_is_read_execute() ? 0 : 1);
-        int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        bad += !child_sees_read_execute_text();
     }
     cr_assert_eq(pthread_join(thread, NULL), 0);
     cr_expect_eq(bad, 0, "%zu of %zu children saw writable code", bad, forks);
