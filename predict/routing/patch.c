@@ -417,7 +417,7 @@ static void get_ready(void)
         return;
     }
     found_t found = { known_segments, 0 };
-    dl_iterate_phdr(program_segments, &found);
+    lgp__objects_iterate(program_segments, &found);
     atomic_store_explicit(&known_segment_count, found.count, memory_order_release);
     ready_ok = true;
 }

@@ -56,4 +56,9 @@ bool lgp__patch_sites_try(const lgp_table_t *table);
  * it repointed. */
 size_t lgp__patch_repoint(const lgp_table_t *table, size_t size);
 
+/* dl_iterate_phdr, never while a fork copies the process (runtime/self.c):
+ * every call of lgmalloc's goes through it. */
+struct dl_phdr_info;
+int lgp__objects_iterate(int (*fn)(struct dl_phdr_info *, size_t, void *), void *arg);
+
 #endif /* LGP_ROUTING_H */

@@ -21,6 +21,6 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *arg)
 bool lgp__self_build_id(lgp_build_id_t *id)
 {
     id->size = 0;
-    dl_iterate_phdr(first_object, id);
+    lgp__objects_iterate(first_object, id);
     return id->size != 0;
 }

@@ -131,7 +131,7 @@ static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
 static void visit(const char *const *list, segment_fn *fn)
 {
     visit_t v = { list, fn };
-    dl_iterate_phdr(visit_object, &v);
+    lgp__objects_iterate(visit_object, &v);
 }
 
 static void drop(uintptr_t start, uintptr_t end, uintptr_t page, bool first,

@@ -23,6 +23,7 @@
 #include "../lgmalloc_predict.h"
 #include "../analysis/internal.h"
 #include "../../wrap/alloc_functions.h"
+#include "../routing/routing.h"   /* lgp__objects_iterate */
 
 /* ---- the constructor's (self.c) ------------------------------------------ */
 

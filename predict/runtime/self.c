@@ -41,6 +41,46 @@ bool lgp__env_is(const char *name, const char *value)
     return v && strcmp(v, value) == 0;
 }
 
+/* ---- the loaded objects, never across a fork -------------------------------- */
+
+/* glibc's fork does not take the lock dl_iterate_phdr holds: a child
+ * forked while another thread is inside it waits for ever in its own first
+ * call (Criterion's workers did, forked beside the analysis thread).  So
+ * lgmalloc's calls hold objects_lock, which a fork takes first while the
+ * analysis has a thread.  A fork from a signal handler that interrupted
+ * this thread inside one does not take it again. */
+static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread __attribute__((tls_model("local-exec"))) bool objects_mine;
+static __thread __attribute__((tls_model("local-exec"))) unsigned objects_forks_nested;
+
+int lgp__objects_iterate(int (*fn)(struct dl_phdr_info *, size_t, void *), void *arg)
+{
+    pthread_mutex_lock(&objects_lock);
+    objects_mine = true;
+    int r = dl_iterate_phdr(fn, arg);
+    objects_mine = false;
+    pthread_mutex_unlock(&objects_lock);
+    return r;
+}
+
+static void objects_fork_prepare(void)
+{
+    if (objects_mine) {
+        objects_forks_nested++;
+        return;
+    }
+    pthread_mutex_lock(&objects_lock);
+}
+
+static void objects_fork_release(void)
+{
+    if (objects_forks_nested) {
+        objects_forks_nested--;
+        return;
+    }
+    pthread_mutex_unlock(&objects_lock);
+}
+
 static int first_object(struct dl_phdr_info *info, size_t size, void *bias)
 {
     (void)size;
@@ -51,7 +91,7 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *bias)
 uintptr_t lgp__self_bias(void)
 {
     uintptr_t bias = 0;
-    dl_iterate_phdr(first_object, &bias);
+    lgp__objects_iterate(first_object, &bias);
     return bias;
 }
 
@@ -93,7 +133,8 @@ static void child_after_fork(void)
 
 bool lgp__self_busy(void)
 {
-    if (pthread_atfork(NULL, NULL, child_after_fork) != 0)
+    if (pthread_atfork(objects_fork_prepare, objects_fork_release, objects_fork_release) != 0
+        || pthread_atfork(NULL, NULL, child_after_fork) != 0)
         return false;
     done = false;
     return true;
